@@ -33,6 +33,10 @@ class LoadReport:
     qrels_unknown_query: int = 0
     qrels_unknown_document: int = 0
     queries_without_qrels: int = 0
+    #: qrels lines repeating a (query, document) pair with the same score: kept once.
+    duplicate_qrels: int = 0
+    #: how the files were checked on download, e.g. "md5 5f7d... verified", or why they were not.
+    checksum: str = ""
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def note(self, kind: str, example: str, limit: int = 5) -> None:
@@ -47,6 +51,8 @@ class LoadReport:
             "qrels_unknown_query": self.qrels_unknown_query,
             "qrels_unknown_document": self.qrels_unknown_document,
             "queries_without_qrels": self.queries_without_qrels,
+            "duplicate_qrels": self.duplicate_qrels,
+            "checksum": self.checksum,
             "examples": self.examples,
         }
 
