@@ -1,0 +1,1 @@
+"""Evaluation: ir-measures behind one adapter, tidy result files, and the summary table."""

@@ -1,0 +1,64 @@
+"""The one adapter to ir-measures.
+
+Per-query values come from ir-measures; a query that has qrels but nothing retrieved scores 0
+on every measure (ir-measures would leave it out, which flatters an empty run). Aggregates
+are means over the evaluated queries, so they equal the mean of `per_query` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import ir_measures
+
+from bench.data.records import Qrels, Run
+
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "AP@100", "Success@1", "Success@5", "Success@10")
+
+
+@dataclass(frozen=True)
+class QueryValue:
+    measure: str
+    query_id: str
+    value: float
+
+
+def parse_measures(names: Iterable[str]) -> list:
+    """ir-measures objects for measure names; an unknown name is an error that lists the valid ones."""
+    parsed = []
+    for name in names:
+        try:
+            parsed.append(ir_measures.parse_measure(name))
+        except Exception as exc:
+            raise ValueError(
+                f"unknown measure {name!r} ({exc}); examples: {', '.join(DEFAULT_MEASURES)}"
+            ) from exc
+    return parsed
+
+
+def evaluate(qrels: Qrels, run: Run, measures: Sequence[str] = DEFAULT_MEASURES) -> list[QueryValue]:
+    """Per-query values for every query in `qrels`, in measure then query order."""
+    parsed = parse_measures(measures)
+    names = {m: str(m) for m in parsed}
+    found: dict[tuple[str, str], float] = {}
+    non_empty = {q: docs for q, docs in run.items() if docs and q in qrels}
+    if non_empty:
+        for metric in ir_measures.evaluator(parsed, qrels).iter_calc(non_empty):
+            found[(names[metric.measure], metric.query_id)] = float(metric.value)
+    rows = []
+    for measure in measures:
+        label = names[parse_measures([measure])[0]]
+        for qid in sorted(qrels):
+            rows.append(QueryValue(label, qid, found.get((label, qid), 0.0)))
+    return rows
+
+
+def aggregate(values: Iterable[QueryValue]) -> dict[str, float]:
+    """Mean per measure."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for v in values:
+        sums[v.measure] = sums.get(v.measure, 0.0) + v.value
+        counts[v.measure] = counts.get(v.measure, 0) + 1
+    return {m: sums[m] / counts[m] for m in sums}

@@ -1,0 +1,120 @@
+"""BM25 through bm25s: PyStemmer English stemming and English stopwords, cached on disk."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.data.cache import cache_dir
+from bench.data.fingerprint import fingerprint_corpus, stable_hash
+from bench.data.records import Document, Run
+
+
+def make_stemmer(language: str | None):
+    if not language:
+        return None
+    import Stemmer
+
+    return Stemmer.Stemmer(language).stemWords
+
+
+def tokenize(texts: list[str], *, stopwords: str | None, stemmer_language: str | None):
+    """bm25s tokenisation; exposed so tests can reproduce exactly what the index saw."""
+    import bm25s
+
+    return bm25s.tokenize(
+        texts,
+        stopwords=stopwords or [],
+        stemmer=make_stemmer(stemmer_language),
+        show_progress=False,
+    )
+
+
+class BM25:
+    """Lexical first stage. `method`, `k1`, `b` as in bm25s (lucene, robertson, atire, bm25l, bm25+)."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "bm25",
+        method: str = "lucene",
+        k1: float = 0.9,
+        b: float = 0.4,
+        stopwords: str | None = "en",
+        stemmer: str | None = "english",
+        cache: bool = True,
+    ) -> None:
+        self.name = name
+        self.params = {"method": method, "k1": k1, "b": b, "stopwords": stopwords, "stemmer": stemmer}
+        self.cache = cache
+        self._doc_ids: list[str] = []
+        self._retriever = None
+        self.cache_hit = False
+
+    def index(self, corpus: Mapping[str, Document]) -> None:
+        import bm25s
+
+        self._doc_ids = sorted(corpus)  # index positions follow the cache key (ids sorted), not input order
+        key = stable_hash({"corpus": fingerprint_corpus(corpus), **self.params, "bm25s": bm25s.__version__})
+        folder = cache_dir() / "bm25" / key
+        if self.cache and (folder / "params.index.json").is_file():
+            self._retriever = bm25s.BM25.load(str(folder), load_vocab=True)
+            self.cache_hit = True
+            return
+        texts = [corpus[d].full_text for d in self._doc_ids]
+        tokens = tokenize(texts, stopwords=self.params["stopwords"], stemmer_language=self.params["stemmer"])
+        retriever = bm25s.BM25(method=self.params["method"], k1=self.params["k1"], b=self.params["b"])
+        retriever.index(tokens, show_progress=False)
+        self._retriever = retriever
+        if self.cache:
+            _save_atomically(retriever, folder)
+
+    def search(self, queries: Mapping[str, str], *, top_k: int) -> Run:
+        if self._retriever is None:
+            raise RuntimeError("BM25.search called before index()")
+        query_ids = list(queries)
+        if not query_ids or not self._doc_ids:
+            return {q: {} for q in query_ids}
+        k = min(top_k, len(self._doc_ids))
+        tokens = tokenize(
+            [queries[q] for q in query_ids],
+            stopwords=self.params["stopwords"],
+            stemmer_language=self.params["stemmer"],
+        )
+        as_strings = _ids_to_strings(tokens)
+        docs, scores = self._retriever.retrieve(as_strings, k=k, show_progress=False, n_threads=1)
+        run: Run = {}
+        for row, qid in enumerate(query_ids):
+            hits = {}
+            for idx, score in zip(docs[row], scores[row], strict=True):
+                if score > 0:  # documents sharing no term with the query are not retrieved
+                    hits[self._doc_ids[int(idx)]] = float(score)
+            run[qid] = hits
+        return run
+
+    def info(self) -> dict[str, object]:
+        return {"kind": "bm25", **self.params, "cache_hit": self.cache_hit}
+
+
+def _ids_to_strings(tokens) -> list[list[str]]:
+    vocab_inv = {i: t for t, i in tokens.vocab.items()}
+    return [[vocab_inv[i] for i in ids] for ids in tokens.ids]
+
+
+def _save_atomically(retriever, folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    try:
+        retriever.save(str(tmp), show_progress=False)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process won the race: its index is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+

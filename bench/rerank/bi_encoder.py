@@ -1,0 +1,71 @@
+"""Bi-encoder rescoring: re-score first-stage candidates by embedding similarity.
+
+A baseline people use in practice (cheap, no cross-attention), and the reranker that runs
+offline here through the PyPI-packaged all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.models.sentence import encode, load_sentence_transformer
+
+
+class BiEncoderReranker:
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        revision: str | None = None,
+        batch_size: int = 64,
+        normalize: bool = True,
+        device: str = "auto",
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.revision = revision
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.device_name = device
+        self.facts = dict(facts or {})
+        self.scored_pairs = 0
+        self._encoder = None
+        self._source: str | None = None
+
+    def _load(self):
+        if self._encoder is None:
+            self._encoder, where = load_sentence_transformer(
+                self.model, revision=self.revision, device=self.device_name
+            )
+            self._source = where.source
+        return self._encoder
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if not pairs:
+            return []
+        encoder = self._load()
+        queries = sorted({q for q, _ in pairs})
+        docs = sorted({d for _, d in pairs})
+        q_vec = encode(encoder, queries, batch_size=self.batch_size, normalize=self.normalize)
+        d_vec = encode(encoder, docs, batch_size=self.batch_size, normalize=self.normalize)
+        q_row = {q: i for i, q in enumerate(queries)}
+        d_row = {d: i for i, d in enumerate(docs)}
+        qi = np.fromiter((q_row[q] for q, _ in pairs), dtype=np.int64, count=len(pairs))
+        di = np.fromiter((d_row[d] for _, d in pairs), dtype=np.int64, count=len(pairs))
+        scores = np.einsum("ij,ij->i", q_vec[qi], d_vec[di])
+        self.scored_pairs += len(pairs)
+        return scores.astype(np.float64).tolist()
+
+    def info(self) -> dict[str, object]:
+        return {
+            "kind": "bi_encoder",
+            "model": self.model,
+            "revision": self.revision,
+            "source": self._source,
+            "scored_pairs": self.scored_pairs,
+        }
