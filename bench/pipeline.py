@@ -115,9 +115,14 @@ def _run_reranker(
 
 def _quiet_libraries() -> None:
     """transformers draws a progress bar for every weight load; the run prints its own summary."""
+    import logging
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    import bm25s  # noqa: F401  (bm25s sets its logger to DEBUG on import)
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
@@ -186,6 +191,10 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
         "seed": cfg.seed,
     })
     print(markdown, end="")
+    for fs_name, count in self_hits.items():
+        if count:
+            print(f"{fs_name}: removed {count} retrieved documents whose id equals the query id (BEIR's "
+                  "convention, remove_self_hits=true); set remove_self_hits=false if ids are unrelated here")
     for skip in log.skipped:
         print(f"skipped {skip['system']}: {skip['reason']}. To fix: {skip['fix']}")
     print(f"results in {out_dir}")

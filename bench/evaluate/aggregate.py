@@ -35,15 +35,19 @@ def merge(files: list[Path]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=[*METRIC_COLUMNS, "run_dir"])
     merged = pd.concat(frames, ignore_index=True)
-    duplicated = merged.duplicated(subset=["dataset", "system", "measure"], keep=False)
-    if duplicated.any():
-        first = merged[duplicated].iloc[0]
+    # A sweep over rerankers evaluates the same first stage in every run: identical rows are one
+    # result. The same key with different values means different studies were mixed.
+    key = ["dataset", "system", "measure"]
+    spread = merged.groupby(key)["value"].agg(lambda v: v.max() - v.min())
+    conflicts = spread[spread > 1e-9]
+    if not conflicts.empty:
+        dataset, system, measure = conflicts.index[0]
+        dirs = merged[(merged.dataset == dataset) & (merged.system == system) & (merged.measure == measure)]
         raise ValueError(
-            f"{first['dataset']} / {first['system']} / {first['measure']} appears in several run "
-            f"directories ({', '.join(sorted(set(merged[duplicated]['run_dir'])))[:300]}): aggregate "
-            "one sweep at a time"
+            f"{dataset} / {system} / {measure} has different values in {', '.join(sorted(set(dirs.run_dir)))}: "
+            f"these runs are not one study ({len(conflicts)} conflicting rows); aggregate them separately"
         )
-    return merged
+    return merged.drop_duplicates(subset=key, keep="first").reset_index(drop=True)
 
 
 def main(argv: list[str]) -> int:

