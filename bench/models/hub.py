@@ -64,7 +64,10 @@ def _try_hub(model: str, revision: str | None, allow_pickle: bool) -> ResolvedMo
         path = snapshot_download(model, revision=revision, allow_patterns=patterns)
     except Exception as exc:  # network errors, missing repo, gated repo: all mean "cannot have it"
         return type(exc).__name__
-    return ResolvedModel(model, Path(path), "hub", revision)
+    path = Path(path)
+    # the cache keeps each commit in snapshots/<sha>/: record the commit actually used
+    commit = path.name if path.parent.name == "snapshots" else revision
+    return ResolvedModel(model, path, "hub", commit)
 
 
 def _packaged_copy(model: str) -> ResolvedModel | None:

@@ -33,6 +33,7 @@ class LoadedCrossEncoder:
         return {
             "architecture": self.architecture,
             "source": self.source.source,
+            "revision": self.source.revision,
             "path": str(self.source.path),
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),
