@@ -75,6 +75,11 @@ def score_cache_key(reranker_cfg: DictConfig, dataset: Dataset, candidates: Run)
                         "queries": stable_hash(dataset.queries), "candidates": fingerprint_run(candidates)})
 
 
+def _facts(node: DictConfig) -> dict[str, Any]:
+    facts = node.get("facts")
+    return {} if facts is None else OmegaConf.to_container(facts, resolve=True)
+
+
 def instantiate_named(group: DictConfig | None) -> dict[str, DictConfig]:
     """A multi-select config group as {name: config}; `none` selects nothing."""
     if group is None:
@@ -168,7 +173,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
             name = system_name(fs_name, rr_name)
             node = cfg.reranker[rr_name]
             log.systems[name] = {"first_stage": fs_name, "reranker": rr_name, "rerank_depth": depth,
-                                 "facts": OmegaConf.to_container(node.get("facts") or {}, resolve=True)}
+                                 "facts": _facts(node)}
             scores = _run_reranker(name, rr_name, node, reranker, dataset, candidates, cfg, log)
             if scores is None:
                 skipped_rerankers.add(rr_name)

@@ -1,0 +1,260 @@
+"""The embedding models that retrieve the top 10 chunks: one small Protocol, three backends.
+
+    SentenceTransformerEmbedder   any sentence-transformers model (offline copies through bench.models.hub)
+    JinaBertEmbedder              jina-embeddings-v2 through bench's native JinaBERT (no remote code)
+    ApiEmbedder                   an OpenAI-compatible /v1/embeddings endpoint, key from the environment
+
+Models load on first use; one that cannot be had raises `ModelUnavailable` (reason and fix), so the
+suite skips that embedding model and runs the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from bench.rerank.base import ModelUnavailable
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts -> float32 rows; queries and documents may be encoded differently (prefixes)."""
+
+    name: str
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the vectors (keys the embedding cache)."""
+        ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers bi-encoder; `query_prefix` / `document_prefix` are prepended (BGE, E5)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        revision: str | None = None,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        batch_size: int = 64,
+        normalize: bool = True,
+        device: str = "auto",
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.revision = revision
+        self.query_prefix = query_prefix
+        self.document_prefix = document_prefix
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.device_name = device
+        self.facts = dict(facts or {})
+        self.source: str | None = None
+        self._encoder = None
+
+    def _load(self):
+        if self._encoder is None:
+            from bench.models.sentence import load_sentence_transformer
+
+            self._encoder, where = load_sentence_transformer(self.model, revision=self.revision,
+                                                             device=self.device_name)
+            self.source = where.source
+        return self._encoder
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        from bench.models.sentence import encode
+
+        return encode(self._load(), [prefix + t for t in texts], batch_size=self.batch_size,
+                      normalize=self.normalize)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.document_prefix)
+
+    def identity(self) -> dict[str, Any]:
+        self._load()
+        return {"kind": "sentence_transformers", "model": self.model, "revision": self.revision,
+                "source": self.source, "query_prefix": self.query_prefix,
+                "document_prefix": self.document_prefix, "normalize": self.normalize}
+
+    def info(self) -> dict[str, Any]:
+        return {**self.identity(), "facts": self.facts}
+
+
+class JinaBertEmbedder:
+    """jina-embeddings-v2 (mean pooling) through `bench.models.jinabert.JinaBertEmbedder`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        revision: str | None = None,
+        max_length: int | None = None,
+        batch_size: int = 32,
+        normalize: bool = True,
+        device: str = "auto",
+        dtype: str = "float32",
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.revision = revision
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.device_name = device
+        self.dtype_name = dtype
+        self.facts = dict(facts or {})
+        self.source: str | None = None
+        self._encoder = None
+
+    def _load(self):
+        if self._encoder is None:
+            try:
+                from bench.models import jinabert
+            except ImportError as exc:
+                raise ModelUnavailable(self.model, f"bench.models.jinabert cannot be imported ({exc})",
+                                       "install bench with its dependencies (pip install -e .)") from None
+            native = getattr(jinabert, "JinaBertEmbedder", None)
+            if native is None:
+                raise ModelUnavailable(self.model, "bench.models.jinabert offers no JinaBertEmbedder",
+                                       "update bench to a version with the native JinaBERT embedder")
+            from bench.models.hub import resolve
+            from bench.models.runtime import pick_device, pick_dtype
+
+            where = resolve(self.model, revision=self.revision)
+            device = pick_device(self.device_name)
+            self._encoder = native.from_pretrained(where.path, torch_dtype=pick_dtype(self.dtype_name, device),
+                                                   device=device, max_length=self.max_length)
+            self.source = where.source
+        return self._encoder
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        encoder = self._load()
+        if not texts:
+            return np.zeros((0, encoder.model.config.hidden_size), dtype=np.float32)
+        return encoder.encode(list(texts), batch_size=self.batch_size, normalize=self.normalize)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def identity(self) -> dict[str, Any]:
+        self._load()
+        return {"kind": "jinabert", "model": self.model, "revision": self.revision, "source": self.source,
+                "max_length": self._encoder.max_length, "normalize": self.normalize, "dtype": self.dtype_name}
+
+    def info(self) -> dict[str, Any]:
+        return {**self.identity(), "facts": self.facts}
+
+
+class ApiEmbedder:
+    """POST {api_base}/embeddings with {"model", "input"}; the key comes from `$<api_key_env>`.
+
+    `api_base` falls back to `$<api_base_env>`, then OpenAI's API. A missing key, an unreachable
+    endpoint or an HTTP error makes the model unavailable (skipped with the reason).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        api_base: str | None = None,
+        api_base_env: str = "OPENAI_API_BASE",
+        api_key_env: str = "OPENAI_API_KEY",
+        dimensions: int | None = None,
+        batch_size: int = 64,
+        normalize: bool = True,
+        timeout: float = 60.0,
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.api_base = (api_base or os.environ.get(api_base_env) or "https://api.openai.com/v1").rstrip("/")
+        self.api_key_env = api_key_env
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.timeout = timeout
+        self.facts = dict(facts or {})
+        self.requests = 0
+
+    def _key(self) -> str:
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ModelUnavailable(self.model, f"the environment variable {self.api_key_env} is not set",
+                                   f"export {self.api_key_env}=... for {self.api_base}")
+        return key
+
+    def _post(self, texts: list[str]) -> np.ndarray:
+        body: dict[str, Any] = {"model": self.model, "input": texts}
+        if self.dimensions:
+            body["dimensions"] = self.dimensions
+        request = urllib.request.Request(
+            f"{self.api_base}/embeddings", data=json.dumps(body).encode("utf-8"), method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._key()}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:200]
+            raise ModelUnavailable(self.model, f"{self.api_base} answered HTTP {exc.code}: {detail}",
+                                   "check the model name, key and endpoint") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise ModelUnavailable(self.model, f"{self.api_base} cannot be reached ({exc})",
+                                   "check the endpoint (suite.embeddings.<name>.api_base) and the network") from None
+        self.requests += 1
+        try:
+            rows = sorted(payload["data"], key=lambda item: item["index"])
+            vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelUnavailable(self.model, f"{self.api_base} returned no embeddings ({exc!r})",
+                                   "check that the endpoint speaks the OpenAI embeddings API") from None
+        if vectors.shape[0] != len(texts):
+            raise ModelUnavailable(self.model, f"{self.api_base} returned {vectors.shape[0]} embeddings for "
+                                   f"{len(texts)} texts", "check the endpoint")
+        return vectors
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        parts = [self._post(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        if not parts:
+            return np.zeros((0, self.dimensions or 0), dtype=np.float32)
+        vectors = np.concatenate(parts)
+        if self.normalize:
+            vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        return vectors
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "api", "model": self.model, "api_base": self.api_base, "dimensions": self.dimensions,
+                "normalize": self.normalize}
+
+    def info(self) -> dict[str, Any]:
+        return {**self.identity(), "requests": self.requests, "facts": self.facts}
