@@ -116,3 +116,17 @@ def test_self_hits_are_removed_and_counted(compose, tiny_beir, tmp_path):
     assert manifest["self_hits_removed"] == {"bm25": 1}
     ndcg = {name: frame.set_index("measure").value["nDCG@10"] for name, frame in (("on", on), ("off", off))}
     assert ndcg["off"] > ndcg["on"]  # the only relevant document of d1 was the self-hit
+
+
+def test_jina_tiny_config_runs_a_local_jinabert_checkpoint_natively(compose, tiny_beir, tmp_path):
+    from tests.checkpoints import make_jinabert_checkpoint
+
+    checkpoint = make_jinabert_checkpoint(tmp_path / "jina-tiny-local")
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=[jina-tiny]",
+                  f"reranker.jina-tiny.model={checkpoint}", "device=cpu")
+    metrics = run(cfg, out_dir=tmp_path / "out")
+    assert "bm25>>jina-tiny" in set(metrics.system)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    info = manifest["systems"]["bm25>>jina-tiny"]["info"]
+    assert info["architecture"] == "jinabert" and info["source"] == "local"
+    assert manifest["config"]["reranker"]["jina-tiny"]["trust_remote_code"] is False
