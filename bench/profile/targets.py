@@ -1,0 +1,298 @@
+"""Checks with a verdict, and published claims next to what was measured: `targets:` in a profile config.
+
+    PeakFraction(system, at_least)          achieved FLOP/s / the machine's float32 matmul peak
+    Speedup(system, baseline, at_least)     pairs/s ratio, taken round by round (both measured in the
+                                            same round, so a slow spell hits both); optionally the two
+                                            systems' scores must agree within `scores_within`
+    Claim(system, versus, measure, ...)     a measured ratio next to a published claim, no verdict
+                                            (the claim's hardware, batch and lengths are unpublished)
+
+`write_report` renders the results and verdicts to <dir>/<name>.md, .json and .csv.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from bench.profile import output
+from bench.profile.stats import summarise
+
+
+def _first_batch(results, system: str, dtype: str, max_length: int) -> str | None:
+    for row in results.rows:
+        if (row["system"], row["dtype"], row["max_length"], row["k"]) == (system, dtype, max_length, None):
+            return row["batch"]
+    return None
+
+
+def _ratio_by_round(results, measure: str, a: dict, b: dict) -> list[float]:
+    top, bottom = results.values(measure, **a), results.values(measure, **b)
+    return [top[r] / bottom[r] for r in sorted(top) if r in bottom and bottom[r]]
+
+
+def _verdict(measured: float, at_least: float) -> str:
+    if math.isnan(measured):
+        return "NOT MEASURED"
+    return "PASS" if measured >= at_least else "MISS"
+
+
+@dataclass
+class PeakFraction:
+    system: str
+    at_least: float = 0.8
+    dtype: str = "float32"
+    max_length: int = 512
+    name: str | None = None
+
+    def check(self, results) -> dict[str, Any]:
+        batch = _first_batch(results, self.system, self.dtype, self.max_length)
+        key = {"system": self.system, "dtype": self.dtype, "batch": batch, "max_length": self.max_length, "k": None}
+        fractions = summarise(list(results.values("peak_fraction", **key).values()))
+        achieved = summarise(list(results.values("flops_per_s", **key).values()))
+        peak = results.peak.get("flops", {})
+        verdict = _verdict(fractions.median, self.at_least)
+        detail = (
+            f"{self.system} at {self.dtype}, batch {batch}, max_length {self.max_length}: achieved "
+            f"{achieved.median / 1e9:.1f} GFLOP/s (rounds {achieved.low / 1e9:.1f}-{achieved.high / 1e9:.1f}) "
+            f"against a matmul peak of {peak.get('median', float('nan')) / 1e9:.1f} GFLOP/s "
+            f"(rounds {peak.get('min', float('nan')) / 1e9:.1f}-{peak.get('max', float('nan')) / 1e9:.1f}); "
+            f"per-round fractions {fractions.low:.0%}-{fractions.high:.0%}"
+        )
+        if verdict == "MISS":
+            detail += f"; short of {self.at_least:.0%} by {self.at_least - fractions.median:.0%} of peak"
+        return {
+            "name": self.name or f"{self.system}: fraction of matmul peak",
+            "kind": "peak_fraction", "target": f">= {self.at_least:.0%}", "measured": fractions.median,
+            "measured_text": f"{fractions.median:.1%}", "verdict": verdict, "detail": detail,
+            "spread": fractions.as_dict(),
+        }
+
+
+@dataclass
+class Speedup:
+    system: str
+    baseline: str
+    at_least: float
+    dtype: str = "float32"
+    max_length: int = 512
+    scores_within: float | None = None
+    name: str | None = None
+
+    def check(self, results) -> dict[str, Any]:
+        key = {"dtype": self.dtype, "max_length": self.max_length, "k": None}
+        a = {**key, "system": self.system, "batch": _first_batch(results, self.system, self.dtype, self.max_length)}
+        b = {**key, "system": self.baseline,
+             "batch": _first_batch(results, self.baseline, self.dtype, self.max_length)}
+        ratios = summarise(_ratio_by_round(results, "pairs_per_s", a, b))
+        verdict = _verdict(ratios.median, self.at_least)
+        detail = (
+            f"{self.system} (batch {a['batch']}) / {self.baseline} (batch {b['batch']}) pairs/s, round by round: "
+            f"median {ratios.median:.2f}x, rounds {ratios.low:.2f}-{ratios.high:.2f}x over {ratios.n} rounds"
+        )
+        out: dict[str, Any] = {}
+        if self.scores_within is not None:
+            mine = results.scores.get((self.system, self.dtype, a["batch"], self.max_length))
+            theirs = results.scores.get((self.baseline, self.dtype, b["batch"], self.max_length))
+            if mine is None or theirs is None:
+                verdict, diff = "NOT MEASURED", float("nan")
+            else:
+                both = ~np.isnan(mine) & ~np.isnan(theirs)
+                diff = float(np.max(np.abs(mine[both] - theirs[both]))) if both.any() else float("nan")
+                if not diff <= self.scores_within and verdict == "PASS":
+                    verdict = "MISS"
+            detail += f"; largest score difference {diff:.2e} (allowed {self.scores_within:g})"
+            out["max_abs_score_diff"] = diff
+        if verdict == "MISS" and ratios.median < self.at_least:
+            detail += f"; short of {self.at_least:g}x by {self.at_least - ratios.median:.2f}x"
+        return {
+            "name": self.name or f"{self.system} vs {self.baseline}",
+            "kind": "speedup", "target": f">= {self.at_least:g}x"
+            + (f", scores within {self.scores_within:g}" if self.scores_within is not None else ""),
+            "measured": ratios.median, "measured_text": f"{ratios.median:.2f}x", "verdict": verdict,
+            "detail": detail, "spread": ratios.as_dict(), **out,
+        }
+
+
+@dataclass
+class Claim:
+    system: str
+    versus: str
+    claim: str
+    #: the claimed ratio system / versus of `measure` (5.0: five times the pairs/s; 0.87: 13% less
+    #: memory); null where nothing is claimed and the ratio is shown for reference
+    claimed_ratio: float | None = None
+    measure: str = "pairs_per_s"  # pairs_per_s | peak_mem_mb
+    source: str = ""
+    dtype: str = "float32"
+    max_length: int = 512
+    name: str | None = None
+
+    def check(self, results) -> dict[str, Any]:
+        key = {"dtype": self.dtype, "max_length": self.max_length, "k": None}
+        a = {**key, "system": self.system, "batch": _first_batch(results, self.system, self.dtype, self.max_length)}
+        b = {**key, "system": self.versus, "batch": _first_batch(results, self.versus, self.dtype, self.max_length)}
+        ratios = summarise(_ratio_by_round(results, self.measure, a, b))
+        what = "pairs/s" if self.measure == "pairs_per_s" else "peak memory"
+        if math.isnan(ratios.median):
+            detail = f"{what} of {self.system} or {self.versus} was not measured"
+        else:
+            spread = f" (rounds {ratios.low:.2f}-{ratios.high:.2f})" if ratios.n > 1 else ""
+            claimed = f"claimed ~{self.claimed_ratio:g}" if self.claimed_ratio is not None else "no claim"
+            detail = f"measured {self.system} / {self.versus} {what}: {ratios.median:.2f}{spread}; {claimed}"
+        return {
+            "name": self.name or f"{self.system} : {self.versus} {what}",
+            "kind": "claim", "target": self.claim + (f" (~{self.claimed_ratio:g})" if self.claimed_ratio else ""),
+            "measured": ratios.median,
+            "measured_text": "-" if math.isnan(ratios.median) else f"{ratios.median:.2f}",
+            "verdict": "-", "detail": detail, "source": self.source, "spread": ratios.as_dict(),
+        }
+
+
+def evaluate_targets(cfg: DictConfig, results) -> list[dict[str, Any]]:
+    checks = [instantiate(OmegaConf.to_container(t, resolve=True)) for t in cfg.targets]
+    return [check.check(results) for check in checks]
+
+
+# ----------------------------------------------------------------------------------------------
+# The report.
+
+
+def _md_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _num(value: object, fmt: str = "{:.3g}") -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return fmt.format(value) if isinstance(value, (int, float)) else str(value)
+
+
+def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, versions: dict) -> str:
+    title = f"# `bench profile profile={name.removeprefix('profile_')}`: throughput, latency, memory"
+    lines = [title, ""]
+    lines += list(cfg.report.about or [])
+    lines += [
+        "",
+        "Regenerate with `bench profile profile=" + name.removeprefix("profile_") + "` "
+        "(this file, its .json and .csv are rewritten by the run; the run directory keeps throughput.csv, "
+        "repetitions.csv with every repetition, agreement.csv, summary.json, manifest.json and the plots).",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {hardware.get('cpu')} ({hardware.get('cores')} logical cores), torch threads: "
+        f"{hardware.get('torch_threads')}; GPU: {hardware.get('gpu') or 'none'}; device used: {results.device}",
+        f"- {hardware.get('platform')}, Python {hardware.get('python')}",
+        "- " + ", ".join(f"{k} {v}" for k, v in versions.items() if k in (
+            "torch", "transformers", "sentence-transformers", "tokenizers", "numpy") and v),
+        f"- float32 matmul peak ({results.peak.get('matmul')}), measured once per round: median "
+        f"{_num(results.peak.get('flops', {}).get('median', float('nan')) / 1e9, '{:.1f}')} GFLOP/s, rounds "
+        f"{_num(results.peak.get('flops', {}).get('min', float('nan')) / 1e9, '{:.1f}')}-"
+        f"{_num(results.peak.get('flops', {}).get('max', float('nan')) / 1e9, '{:.1f}')}",
+        "",
+        "## Workload",
+        "",
+    ]
+    workload = dict(results.workload)
+    workload.pop("query_ids", None)
+    lines += [f"- {k}: {v}" for k, v in workload.items()]
+    lines += [
+        f"- warm-up: {cfg.warmup} untimed run(s) of {cfg.warmup_pairs} pairs per point; "
+        f"{cfg.repetitions} timed repetitions, each measuring every system once in a rotated order "
+        "(interleaved); values are medians over the repetitions, spreads are (max-min)/median",
+        "",
+    ]
+    if results.targets:
+        lines += ["## Targets", ""]
+        lines.append(_md_table(
+            ["check", "target", "measured", "verdict", "how"],
+            [[t["name"], t["target"], t["measured_text"], f"**{t['verdict']}**", t["detail"]] for t in results.targets],
+        ))
+        lines.append("")
+    table = output.format_table(results.rows, dict(enumerate(results.spreads)))
+    lines += ["## Throughput and latency", "", "```", table, "```", ""]
+    lines.append("FLOP/pair: analytic FLOPs per pair actually computed (bench.profile.flops), "
+                 "so a system that skips work is not credited for it; 'of peak' = pairs/s x FLOP/pair / matmul "
+                 "peak, median of the per-round fractions.")
+    lines.append("")
+    if results.loads:
+        lines += ["## Model load", ""]
+        lines.append(_md_table(
+            ["model", "dtype", "load s (this process)", "parameters"],
+            [[x["model"], x["dtype"], _num(x["load_s"]), f"{x['params']:,}"] for x in results.loads],
+        ))
+        lines.append("")
+    if results.memory:
+        lines += ["## Memory (CPU: fresh subprocess per model)", ""]
+        lines.append(_md_table(
+            ["system", "dtype", "batch", "max_length", "pairs", "peak MB above baseline", "after load MB",
+             "load s (fresh process)"],
+            [[m["system"], m["dtype"], m["batch"], m["max_length"], m["pairs"], _num(m["peak_mem_mb"], "{:.1f}"),
+              _num(m["after_load_mb"], "{:.1f}"), _num(m["load_s"])] for m in results.memory],
+        ))
+        lines.append("")
+    if results.agreement:
+        lines += ["## Ranking agreement with float32", ""]
+        lines.append(_md_table(
+            ["system", "dtype", "max_length", "queries", "Kendall tau (mean)", "tau (min)", "nDCG@10 float32",
+             "nDCG@10", "change", "max |score diff|"],
+            [[a["system"], a["dtype"], a["max_length"], a["queries"], _num(a.get("kendall_tau_mean"), "{:.4f}"),
+              _num(a.get("kendall_tau_min"), "{:.4f}"), _num(a.get("ndcg10_reference"), "{:.4f}"),
+              _num(a.get("ndcg10"), "{:.4f}"), _num(a.get("ndcg10_change"), "{:+.4f}"),
+              _num(a.get("max_abs_score_diff"), "{:.2e}")] for a in results.agreement],
+        ))
+        lines.append("")
+    if getattr(results, "ops", None):
+        lines += ["## Where the time goes (torch.profiler, one untimed pass; shares of operator self time)", ""]
+        lines.append(_md_table(
+            ["system", "dtype", "batch", "max_length", "groups", "top operators"],
+            [[o["system"], o["dtype"], o["batch"], o["max_length"],
+              ", ".join(f"{k} {v:.0%}" for k, v in o["groups"].items()),
+              ", ".join(f"{t['op'].removeprefix('aten::')} {t['share']:.0%}" for t in o["top"][:5])]
+             for o in results.ops],
+        ))
+        lines.append("")
+    lines += ["## Systems", ""]
+    for system, info in results.systems.items():
+        facts = info.get("facts", {})
+        shape = facts.get("shape", {})
+        lines.append(
+            f"- **{system}**: {facts.get('model', info.get('model'))} ({facts.get('architecture')}, "
+            f"{shape.get('layers')} x {shape.get('hidden')}, {shape.get('heads')} heads, intermediate "
+            f"{shape.get('intermediate')}, vocab {shape.get('vocab')}, {shape.get('attention')} attention, "
+            f"{shape.get('feed_forward')}); weights {info.get('weights')}; throughput over "
+            f"{info.get('throughput_pairs')} pairs, mean tokens per pair by max_length "
+            f"{info.get('mean_tokens_per_pair')}; parameters {_num(info.get('params_counted'), '{:,}')} "
+            f"counted (published {_num(facts.get('params'), '{:,}')}); scorer "
+            f"`{info.get('scorer', {}).get('_target_', '').rsplit('.', 1)[-1]}`"
+            f"{' ' + json.dumps({k: v for k, v in info.get('scorer', {}).items() if k != '_target_'})}"
+        )
+    lines.append("")
+    if results.skips:
+        lines += ["## Skipped", ""]
+        lines += [f"- {s['system']} {s['what']}: {s['reason']}" for s in results.skips]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(cfg: DictConfig, results, folder: Path, name: str, *, table: str = "") -> list[Path]:
+    from bench.manifest import hardware, package_versions
+
+    folder.mkdir(parents=True, exist_ok=True)
+    info, versions = hardware(), package_versions()
+    md = folder / f"{name}.md"
+    md.write_text(render_markdown(cfg, results, name, info, versions) + "\n", encoding="utf-8")
+    js = folder / f"{name}.json"
+    summary = {"hardware": info, "versions": versions, **results.summary()}
+    js.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    csv = output.write_csv(folder / f"{name}.csv", results.rows, output.THROUGHPUT_COLUMNS)
+    return [md, js, csv]
