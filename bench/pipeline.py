@@ -122,14 +122,9 @@ def _run_reranker(
 
 def _quiet_libraries() -> None:
     """transformers draws a progress bar for every weight load; the run prints its own summary."""
-    import logging
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    import bm25s  # noqa: F401  (bm25s sets its logger to DEBUG on import)
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:

@@ -12,6 +12,16 @@ from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.records import Document, Run
 
 
+def _bm25s():
+    """bm25s, with its logger (DEBUG on import) turned down to warnings."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def make_stemmer(language: str | None):
     if not language:
         return None
@@ -22,9 +32,7 @@ def make_stemmer(language: str | None):
 
 def tokenize(texts: list[str], *, stopwords: str | None, stemmer_language: str | None):
     """bm25s tokenisation; exposed so tests can reproduce exactly what the index saw."""
-    import bm25s
-
-    return bm25s.tokenize(
+    return _bm25s().tokenize(
         texts,
         stopwords=stopwords or [],
         stemmer=make_stemmer(stemmer_language),
@@ -54,8 +62,7 @@ class BM25:
         self.cache_hit = False
 
     def index(self, corpus: Mapping[str, Document]) -> None:
-        import bm25s
-
+        bm25s = _bm25s()
         self._doc_ids = sorted(corpus)  # index positions follow the cache key (ids sorted), not input order
         key = stable_hash({"corpus": fingerprint_corpus(corpus), **self.params, "bm25s": bm25s.__version__})
         folder = cache_dir() / "bm25" / key
