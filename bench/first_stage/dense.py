@@ -15,7 +15,7 @@ import torch
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.records import Document, Run
-from bench.models.sentence import encode, load_sentence_transformer
+from bench.models.sentence import LazySentenceTransformer, encode
 
 
 def exact_top_k(
@@ -61,22 +61,17 @@ class Dense:
         self.device_name = device
         self.cache = cache
         self.cache_hit = False
-        self.source: str | None = None
-        self._encoder = None
+        self._lazy = LazySentenceTransformer(model, revision=revision, device=device)
         self._doc_ids: list[str] = []
         self._vectors: np.ndarray | None = None
 
-    def _load(self):
-        if self._encoder is None:
-            self._encoder, where = load_sentence_transformer(
-                self.model, revision=self.revision, device=self.device_name
-            )
-            self.source = where.source
-        return self._encoder
+    @property
+    def source(self) -> str | None:
+        return self._lazy.source
 
     def index(self, corpus: Mapping[str, Document]) -> None:
         self._doc_ids = sorted(corpus)  # index positions follow the cache key (ids sorted), not input order
-        encoder = self._load()
+        encoder = self._lazy.get()
         key = stable_hash(
             {"corpus": fingerprint_corpus(corpus), "model": self.model, "revision": self.revision,
              "source": self.source, "normalize": self.normalize}
@@ -97,7 +92,7 @@ class Dense:
         query_ids = list(queries)
         if not query_ids or not self._doc_ids:
             return {q: {} for q in query_ids}
-        q_vec = encode(self._load(), [queries[q] for q in query_ids], batch_size=self.batch_size,
+        q_vec = encode(self._lazy.get(), [queries[q] for q in query_ids], batch_size=self.batch_size,
                        normalize=self.normalize)
         index, scores = exact_top_k(q_vec, self._vectors, k=top_k, chunk_size=self.chunk_size)
         return {

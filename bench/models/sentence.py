@@ -18,6 +18,23 @@ def load_sentence_transformer(model: str, *, revision: str | None = None, device
     return _load(str(where.path), str(pick_device(device))), where
 
 
+class LazySentenceTransformer:
+    """A sentence-transformers model loaded on first `get()`; `source` then says where it came from."""
+
+    def __init__(self, model: str, *, revision: str | None = None, device: str = "auto") -> None:
+        self.model = model
+        self.revision = revision
+        self.device = device
+        self.source: str | None = None
+        self._encoder = None
+
+    def get(self):
+        if self._encoder is None:
+            self._encoder, where = load_sentence_transformer(self.model, revision=self.revision, device=self.device)
+            self.source = where.source
+        return self._encoder
+
+
 @lru_cache(maxsize=4)
 def _load(path: str, device: str):
     from sentence_transformers import SentenceTransformer

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.models.sentence import encode, load_sentence_transformer
+from bench.models.sentence import LazySentenceTransformer, encode
 
 
 class BiEncoderReranker:
@@ -34,21 +34,13 @@ class BiEncoderReranker:
         self.device_name = device
         self.facts = dict(facts or {})
         self.scored_pairs = 0
-        self._encoder = None
-        self._source: str | None = None
+        self._lazy = LazySentenceTransformer(model, revision=revision, device=device)
 
-    def _load(self):
-        if self._encoder is None:
-            self._encoder, where = load_sentence_transformer(
-                self.model, revision=self.revision, device=self.device_name
-            )
-            self._source = where.source
-        return self._encoder
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         if not pairs:
             return []
-        encoder = self._load()
+        encoder = self._lazy.get()
         queries = sorted({q for q, _ in pairs})
         docs = sorted({d for _, d in pairs})
         q_vec = encode(encoder, queries, batch_size=self.batch_size, normalize=self.normalize)
@@ -66,6 +58,6 @@ class BiEncoderReranker:
             "kind": "bi_encoder",
             "model": self.model,
             "revision": self.revision,
-            "source": self._source,
+            "source": self._lazy.source,
             "scored_pairs": self.scored_pairs,
         }

@@ -64,17 +64,16 @@ class SentenceTransformerEmbedder:
         self.normalize = normalize
         self.device_name = device
         self.facts = dict(facts or {})
-        self.source: str | None = None
-        self._encoder = None
+        from bench.models.sentence import LazySentenceTransformer
+
+        self._lazy = LazySentenceTransformer(model, revision=revision, device=device)
+
+    @property
+    def source(self) -> str | None:
+        return self._lazy.source
 
     def _load(self):
-        if self._encoder is None:
-            from bench.models.sentence import load_sentence_transformer
-
-            self._encoder, where = load_sentence_transformer(self.model, revision=self.revision,
-                                                             device=self.device_name)
-            self.source = where.source
-        return self._encoder
+        return self._lazy.get()
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         from bench.models.sentence import encode
