@@ -56,16 +56,18 @@ def build_tokenizer(
         names = dict(bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>")
         names |= dict(unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
     elif style == "bert":
+        # An explicit vocabulary, not a trained one: tokenizers' WordPiece trainer breaks ties
+        # differently from run to run, which made ids (and so random-model scores) vary.
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+        normalizer = normalizers.BertNormalizer(lowercase=True)
+        alphabet = sorted({normalizer.normalize_str(chr(c)) for c in range(33, 127)} - {""})
+        words = sorted({w for text in CORPUS for w, _ in
+                        pre_tokenizers.BertPreTokenizer().pre_tokenize_str(normalizer.normalize_str(text))})
+        pieces = list(dict.fromkeys(specials + alphabet + [f"##{c}" for c in alphabet] + words))[:vocab_size]
+        tokenizer = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(pieces)}, unk_token="[UNK]"))
+        tokenizer.normalizer = normalizer
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tokenizer.decoder = decoders.WordPiece()
-        alphabet = [chr(c) for c in range(33, 127)]
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
-        )
-        tokenizer.train_from_iterator(CORPUS, trainer)
         tokenizer.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
         names = dict(cls_token="[CLS]", sep_token="[SEP]", unk_token="[UNK]", pad_token="[PAD]", mask_token="[MASK]")
         names |= dict(model_input_names=["input_ids", "token_type_ids", "attention_mask"])
@@ -204,8 +206,13 @@ def make_bert_checkpoint(
     intermediate: int = 64,
     num_labels: int = 1,
     seed: int = 0,
+    initializer_range: float = 0.2,
 ) -> Path:
-    """A random transformers BertForSequenceClassification (max length 512) with a WordPiece tokenizer."""
+    """A random transformers BertForSequenceClassification (max length 512) with a WordPiece tokenizer.
+
+    initializer_range is 10x BERT's default so that random scores differ clearly between pairs
+    (with 0.02 a 2-layer model's logits spread by ~1e-4, too little for comparisons to prove much).
+    """
     from transformers import BertConfig, BertForSequenceClassification
 
     path = Path(path)
@@ -219,6 +226,7 @@ def make_bert_checkpoint(
         max_position_embeddings=512,
         num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id,
+        initializer_range=initializer_range,
     )
     with torch.random.fork_rng(devices=[]):  # a seeded model without touching the caller's RNG
         torch.manual_seed(seed)

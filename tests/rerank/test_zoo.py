@@ -56,7 +56,7 @@ def no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr("bench.rerank.cross_encoder.resolve", refuse)
     monkeypatch.setattr("bench.rerank.cross_encoder.load_cross_encoder", refuse)
-    monkeypatch.setattr("bench.rerank.bi_encoder.load_sentence_transformer", refuse)
+    monkeypatch.setattr("bench.models.sentence.load_sentence_transformer", refuse)
     monkeypatch.setattr("bench.rerank.api._OPENER.open", refuse)
 
 
