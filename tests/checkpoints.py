@@ -76,6 +76,16 @@ def build_tokenizer(
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=model_max_length, **names)
 
 
+def save_seeded(model_class, config, tokenizer, path: Path, *, seed: int) -> Path:
+    """Build `model_class(config)` from `seed` without touching the caller's RNG; save it with the tokenizer."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def jinabert_state_dict(
     *,
     layers: int,
@@ -228,12 +238,7 @@ def make_bert_checkpoint(
         pad_token_id=tokenizer.pad_token_id,
         initializer_range=initializer_range,
     )
-    with torch.random.fork_rng(devices=[]):  # a seeded model without touching the caller's RNG
-        torch.manual_seed(seed)
-        model = BertForSequenceClassification(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_seeded(BertForSequenceClassification, config, tokenizer, path, seed=seed)
 
 
 def make_xlmr_checkpoint(
@@ -272,12 +277,7 @@ def make_xlmr_checkpoint(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-    with torch.random.fork_rng(devices=[]):  # a seeded model without touching the caller's RNG
-        torch.manual_seed(seed)
-        model = XLMRobertaForSequenceClassification(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_seeded(XLMRobertaForSequenceClassification, config, tokenizer, path, seed=seed)
 
 
 def make_deberta_v2_checkpoint(
@@ -322,9 +322,4 @@ def make_deberta_v2_checkpoint(
         initializer_range=initializer_range,
         pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng(devices=[]):  # a seeded model without touching the caller's RNG
-        torch.manual_seed(seed)
-        model = DebertaV2ForSequenceClassification(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_seeded(DebertaV2ForSequenceClassification, config, tokenizer, path, seed=seed)
