@@ -11,6 +11,11 @@ architecture without remote code:
   built for the batch's length and added once per layer;
 - pooler tanh(dense(h[:, 0])), classifier on the pooled output.
 
+`forward_packed` runs the same weights on sequences packed end to end ([tokens, hidden], no
+padding): the projections and the feed-forward see only real tokens, each sequence attends to
+itself through a slice of one cached ALiBi table (no [batch, heads, L, L] padding mask is built),
+and the last layer can run for each sequence's first token alone. bench's engine uses it on CPU.
+
 Loading is our own (`from_pretrained` below): a checkpoint's config says model_type "bert", so going
 through transformers' loaders would build a BertModel. We read config.json, build JinaBertConfig,
 read safetensors and refuse any missing, unexpected or mis-shaped key, so a model never runs on
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +102,29 @@ class CheckpointError(ValueError):
     """A checkpoint does not hold exactly the weights the model needs."""
 
 
+@dataclass(frozen=True)
+class Packing:
+    """Where each sequence of a packed [tokens, hidden] batch starts, and how long it is."""
+
+    starts: tuple[int, ...]
+    lengths: tuple[int, ...]
+    first: torch.Tensor  # the starts as an index tensor: each sequence's first token
+
+    @classmethod
+    def from_cu_seqlens(cls, cu_seqlens: Sequence[int] | torch.Tensor, device: torch.device) -> Packing:
+        """From cumulative lengths [0, l1, l1 + l2, ...] (flash-attention's varlen convention)."""
+        bounds = [int(b) for b in (cu_seqlens.tolist() if isinstance(cu_seqlens, torch.Tensor) else cu_seqlens)]
+        if len(bounds) < 2 or bounds[0] != 0 or any(b <= a for a, b in zip(bounds[:-1], bounds[1:], strict=True)):
+            raise ValueError(f"cu_seqlens must start at 0 and increase strictly, got {bounds[:8]}...")
+        starts = tuple(bounds[:-1])
+        lengths = tuple(b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        return cls(starts, lengths, torch.tensor(starts, dtype=torch.long, device=device))
+
+    @property
+    def tokens(self) -> int:
+        return self.starts[-1] + self.lengths[-1]
+
+
 # ----------------------------------------------------------------------------------------------
 # Modules. Attribute names follow the checkpoints' keys (bert.encoder.layer.N.attention.self.query).
 
@@ -144,6 +173,32 @@ class JinaBertSelfAttention(nn.Module):
         )
         return context.transpose(1, 2).reshape(batch, length, width)
 
+    def forward_packed(
+        self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool
+    ) -> torch.Tensor:
+        """[tokens, width] -> [tokens, width] (or [sequences, width] for first tokens only).
+
+        Each sequence attends to its own tokens; `alibi` is a [1, heads, >= L, >= L] table whose
+        top-left corner is every sequence's bias (row 0 alone for a first-token query).
+        """
+        key, value = self.key(hidden), self.value(hidden)
+        query = self.query(hidden[packing.first] if first_only else hidden)
+        context = torch.empty_like(query)
+        heads, size = self.num_heads, self.head_size
+        for n, (start, length) in enumerate(zip(packing.starts, packing.lengths, strict=True)):
+            rows = slice(n, n + 1) if first_only else slice(start, start + length)
+            span = slice(start, start + length)
+            queries = 1 if first_only else length
+            attended = F.scaled_dot_product_attention(
+                query[rows].view(queries, heads, size).transpose(0, 1).unsqueeze(0),
+                key[span].view(length, heads, size).transpose(0, 1).unsqueeze(0),
+                value[span].view(length, heads, size).transpose(0, 1).unsqueeze(0),
+                attn_mask=alibi[:, :, :queries, :length],
+                dropout_p=self.dropout_p if self.training else 0.0,
+            )
+            context[rows] = attended[0].transpose(0, 1).reshape(queries, heads * size)
+        return context
+
 
 class JinaBertSelfOutput(nn.Module):
     def __init__(self, config: JinaBertConfig) -> None:
@@ -164,6 +219,12 @@ class JinaBertAttention(nn.Module):
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return self.output(self.self(hidden, bias), hidden)
+
+    def forward_packed(
+        self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool
+    ) -> torch.Tensor:
+        residual = hidden[packing.first] if first_only else hidden
+        return self.output(self.self.forward_packed(hidden, packing, alibi, first_only=first_only), residual)
 
 
 class JinaBertGLUMLP(nn.Module):
@@ -193,6 +254,11 @@ class JinaBertLayer(nn.Module):
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.attention(hidden, bias))
 
+    def forward_packed(
+        self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool = False
+    ) -> torch.Tensor:
+        return self.mlp(self.attention.forward_packed(hidden, packing, alibi, first_only=first_only))
+
 
 class JinaBertEncoder(nn.Module):
     def __init__(self, config: JinaBertConfig) -> None:
@@ -202,6 +268,15 @@ class JinaBertEncoder(nn.Module):
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         for layer in self.layer:
             hidden = layer(hidden, bias)
+        return hidden
+
+    def forward_packed(
+        self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_token_last_layer: bool = False
+    ) -> torch.Tensor:
+        """[tokens, hidden] through every layer; the last one for first tokens only if asked."""
+        last = len(self.layer) - 1
+        for n, layer in enumerate(self.layer):
+            hidden = layer.forward_packed(hidden, packing, alibi, first_only=first_token_last_layer and n == last)
         return hidden
 
 
@@ -486,6 +561,38 @@ class JinaBertModel(JinaBertPreTrainedModel):
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
+    def packed_alibi(self, longest: int, dtype: torch.dtype) -> torch.Tensor:
+        """An ALiBi table covering `longest` tokens, its length rounded up to a multiple of 128 so
+        that batches of different lengths share a few cached tables (they read its corner)."""
+        device = self.embeddings.word_embeddings.weight.device
+        return self.alibi(-(-longest // 128) * 128, device=device, dtype=dtype)
+
+    def forward_packed(
+        self,
+        input_ids: torch.Tensor,
+        cu_seqlens: Sequence[int] | torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        *,
+        first_token_last_layer: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sequences packed end to end, without padding.
+
+        input_ids and token_type_ids: [tokens]; cu_seqlens: [sequences + 1] cumulative lengths.
+        Returns the last hidden states ([tokens, hidden], or [sequences, hidden] holding each
+        first token when first_token_last_layer) and the pooled output ([sequences, hidden]).
+        """
+        if input_ids.ndim != 1:
+            raise ValueError(f"forward_packed takes input_ids of shape [tokens], got {tuple(input_ids.shape)}")
+        packing = Packing.from_cu_seqlens(cu_seqlens, input_ids.device)
+        if packing.tokens != input_ids.shape[0]:
+            raise ValueError(f"cu_seqlens covers {packing.tokens} tokens, input_ids has {input_ids.shape[0]}")
+        hidden = self.embeddings(input_ids, token_type_ids)
+        alibi = self.packed_alibi(max(packing.lengths), hidden.dtype)
+        hidden = self.encoder.forward_packed(hidden, packing, alibi, first_token_last_layer=first_token_last_layer)
+        first = hidden if first_token_last_layer else hidden[packing.first]
+        pooled = torch.tanh(self.pooler.dense(first)) if self.pooler is not None else None
+        return hidden, pooled
+
     @classmethod
     def _checkpoint_names(cls, keys):
         encoder, head = split_checkpoint_keys(keys)
@@ -518,6 +625,23 @@ class JinaBertForSequenceClassification(JinaBertPreTrainedModel):
     ) -> SequenceClassifierOutput:
         pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output
         return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+
+    def forward_packed(
+        self,
+        input_ids: torch.Tensor,
+        cu_seqlens: Sequence[int] | torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        *,
+        first_token_only: bool = True,
+    ) -> torch.Tensor:
+        """[sequences, labels] logits of sequences packed end to end (see JinaBertModel.forward_packed).
+
+        `first_token_only`: the last layer runs for each sequence's first token alone, which is all
+        the pooler reads (same logits, about a layer's work less); only in eval mode.
+        """
+        first_only = first_token_only and not self.training
+        _, pooled = self.bert.forward_packed(input_ids, cu_seqlens, token_type_ids, first_token_last_layer=first_only)
+        return self.classifier(self.dropout(pooled))
 
     @classmethod
     def _checkpoint_names(cls, keys):

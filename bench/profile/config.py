@@ -62,6 +62,9 @@ class PeakConfig:
     size: int = 4096
     #: products timed per measurement (their median); one measurement per repetition, interleaved
     repeats: int = 3
+    #: also measure the peak after every throughput point; each point's fraction then uses the mean
+    #: of the peaks just before and after it (on a shared machine the peak can halve within a minute)
+    bracket: bool = False
 
 
 @dataclass

@@ -9,7 +9,9 @@ Order of work:
 3. `repetitions` rounds. Each round measures the machine's float32 matmul peak, then every
    throughput point once (all pairs, tokenisation included; the order rotates from round to
    round), then every latency point (the top-k of each latency query). So a slow spell on a shared
-   machine hits every system, and ratios are taken round by round.
+   machine hits every system, and ratios are taken round by round. With `peak.bracket`, the peak
+   is measured again after every throughput point, and each point's fraction of peak uses the mean
+   of the peaks just before and just after it (a shared machine's peak can halve within a minute).
 4. Memory: CUDA, per measurement (peak allocated and reserved, reset in between); CPU, one fresh
    subprocess per (system, dtype, max_length) (bench.profile.memory).
 5. Ranking agreement of each non-float32 dtype with float32 (Kendall's tau, nDCG@10 change).
@@ -291,7 +293,8 @@ class Profiler:
         )
         return peak
 
-    def measure_throughput(self, round_: int, point: Point, peak: float) -> None:
+    def measure_throughput(self, round_: int, point: Point) -> float:
+        """Score the point's pairs once and record what it took; returns the achieved FLOP/s."""
         system = self.systems[point.system]
         index = system.pair_index(len(self.workload.pairs))
         pairs = [self.workload.pairs[i] for i in index]
@@ -305,7 +308,6 @@ class Profiler:
         self.record(round_, point, "pairs_per_s", pairs_per_s)
         self.record(round_, point, "tokens_per_s", tokens / seconds)
         self.record(round_, point, "flops_per_s", pairs_per_s * self.flops[point])
-        self.record(round_, point, "peak_fraction", pairs_per_s * self.flops[point] / peak)
         for phase in ("tokenize", "model"):
             if phase in watch.seconds:
                 self.record(round_, point, f"{phase}_s", watch.seconds[phase])
@@ -314,6 +316,7 @@ class Profiler:
         full = np.full(len(self.workload.pairs), np.nan)
         full[index] = scores
         self.results.scores[(point.system, point.dtype, point.batch, point.max_length)] = full
+        return pairs_per_s * self.flops[point]
 
     def measure_latency(self, round_: int, point: Point) -> None:
         for qid in self.latency_queries():
@@ -371,17 +374,27 @@ class Profiler:
                  self.cfg.repetitions)
         self.warm_up()
         peaks = []
+        bracket = bool(self.cfg.peak.bracket)
         for round_ in range(self.cfg.repetitions):
-            peak = self.measure_peak(round_)
-            peaks.append(peak)
+            before = self.measure_peak(round_)
+            peaks.append(before)
             for point in _rotate(throughput, round_):
-                self.measure_throughput(round_, point, peak)
+                achieved = self.measure_throughput(round_, point)
+                if bracket:
+                    after = self.measure_peak(round_)
+                    peaks.append(after)
+                    reference, before = (before + after) / 2, after
+                else:
+                    reference = before
+                self.record(round_, point, "peak_fraction", achieved / reference)
             for point in _rotate(latency, round_):
                 self.measure_latency(round_, point)
-            log.info("round %d/%d done (matmul peak %.1f GFLOP/s)", round_ + 1, self.cfg.repetitions, peak / 1e9)
+            log.info("round %d/%d done (matmul peak %.1f GFLOP/s)", round_ + 1, self.cfg.repetitions, before / 1e9)
+        how = "before and after every throughput point" if bracket else "once per round"
         self.results.peak = {
             "flops": summarise(peaks).as_dict(),
             "matmul": f"{self.cfg.peak.size}x{self.cfg.peak.size} float32, median of {self.cfg.peak.repeats}",
+            "when": how,
         }
         if self.cfg.memory.enabled and self.device.type == "cpu":
             self.measure_memory_cpu()

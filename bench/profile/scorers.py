@@ -60,6 +60,7 @@ class Engine:
     batch_size: int | None = None  # a row cap on top of the budget (None: none)
     first_token: bool | None = None  # None: where the model supports it
     overlap: bool | None = None  # None: on CUDA
+    packing: bool | None = None  # None: on CPU where the model has forward_packed (bench's JinaBERT)
     knob: str = "token_budget"
 
     def label(self) -> str:
@@ -81,6 +82,7 @@ class Engine:
                     loaded.model, loaded.tokenizer, pairs, max_length=max_length, batch_size=self.batch_size,
                     token_budget=self.token_budget, device=loaded.device, overlap=True,
                     first_token=self.first_token,
+                    packing=self.packing,
                 )[0]
             with watch.phase("tokenize"):
                 encoded = encode_pairs(loaded.tokenizer, pairs, max_length=max_length)
@@ -88,6 +90,7 @@ class Engine:
                 return score_encoded(
                     loaded.model, encoded, pad_id=pad_id, use_token_types=use_types, batch_size=self.batch_size,
                     token_budget=self.token_budget, device=loaded.device, first_token=self.first_token,
+                    packing=self.packing,
                 )
 
         return score

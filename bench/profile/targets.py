@@ -194,7 +194,8 @@ def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, version
         f"- {hardware.get('platform')}, Python {hardware.get('python')}",
         "- " + ", ".join(f"{k} {v}" for k, v in versions.items() if k in (
             "torch", "transformers", "sentence-transformers", "tokenizers", "numpy") and v),
-        f"- float32 matmul peak ({results.peak.get('matmul')}), measured once per round: median "
+        f"- float32 matmul peak ({results.peak.get('matmul')}), measured "
+        f"{results.peak.get('when', 'once per round')}: median "
         f"{_num(results.peak.get('flops', {}).get('median', float('nan')) / 1e9, '{:.1f}')} GFLOP/s, rounds "
         f"{_num(results.peak.get('flops', {}).get('min', float('nan')) / 1e9, '{:.1f}')}-"
         f"{_num(results.peak.get('flops', {}).get('max', float('nan')) / 1e9, '{:.1f}')}",
@@ -222,7 +223,8 @@ def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, version
     lines += ["## Throughput and latency", "", "```", table, "```", ""]
     lines.append("FLOP/pair: analytic FLOPs per pair actually computed (bench.profile.flops), "
                  "so a system that skips work is not credited for it; 'of peak' = pairs/s x FLOP/pair / matmul "
-                 "peak, median of the per-round fractions.")
+                 "peak (the mean of the peaks just before and after the point when bracketed), median of the "
+                 "per-round fractions.")
     lines.append("")
     if results.loads:
         lines += ["## Model load", ""]

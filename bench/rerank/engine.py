@@ -18,6 +18,11 @@ What it does, and why:
   so there tokenisation runs first (`overlap=None` picks this per device).
 - On out-of-memory, the failing batch is halved and retried, every score already computed is kept,
   and later batches are held under half the token count that failed.
+- Models with a `forward_packed` (bench's JinaBERT) run on a CPU without padding: a batch is its
+  pairs' tokens end to end ([tokens]), the token budget counts real tokens, and each pair attends
+  to itself alone, so no padded position is computed and no [batch, heads, L, L] mask is built
+  (`packing=None` picks this on CPU; on CUDA one attention call per pair would cost more launches
+  than the padding it saves).
 - The classification heads of BERT, RoBERTa, XLM-RoBERTa and JinaBERT read only the first token
   of the last layer, so that layer runs its queries, attention, output projection and
   feed-forward for the first token alone (keys and values still cover every token): a quarter of
@@ -90,6 +95,7 @@ def plan_batches(
     batch_size: int | None = 32,
     token_budget: int | None = None,
     batch_cost: int | None = None,
+    packed: bool = False,
 ) -> list[np.ndarray]:
     """Group pair indices, longest first, so that rows x longest row <= token_budget.
 
@@ -102,6 +108,9 @@ def plan_batches(
     token_budget // 16, the padding worth one more, smaller batch). Filling each batch greedily
     instead pads every batch to its first pair and leaves ~10% padding on a few hundred pairs.
     The batch with the most padded tokens comes first, so that an out-of-memory error comes early.
+
+    `packed`: batches are packed end to end, so the budget counts real tokens: length-sorted pairs
+    are taken in turn while their total stays under the budget (longest pairs first).
     """
     if batch_size is None and token_budget is None:
         raise ValueError("plan_batches needs a batch_size, a token_budget, or both")
@@ -116,12 +125,26 @@ def plan_batches(
     cap = batch_size if batch_size is not None else len(order)
     if token_budget is None:
         return [order[start : start + cap] for start in range(0, len(order), cap)]
+    if packed:
+        return _fill(order, lengths[order], token_budget=token_budget, max_rows=cap)
     cost = token_budget // 16 if batch_cost is None else batch_cost
     cuts = _cut_points(lengths[order], token_budget=token_budget, max_rows=cap, batch_cost=cost)
     batches = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     padded = [len(b) * int(lengths[b[0]]) for b in batches]
     ranked = sorted(range(len(batches)), key=lambda i: (-padded[i], -int(lengths[batches[i][0]])))
     return [batches[i] for i in ranked]
+
+
+def _fill(order: np.ndarray, sorted_lengths: np.ndarray, *, token_budget: int, max_rows: int) -> list[np.ndarray]:
+    """Consecutive runs of `order` whose lengths sum to at most token_budget (a longer pair alone)."""
+    batches, start, total = [], 0, 0
+    for end, length in enumerate(sorted_lengths.tolist()):
+        if end > start and (total + length > token_budget or end - start == max_rows):
+            batches.append(order[start:end])
+            start, total = end, 0
+        total += length
+    batches.append(order[start:])
+    return batches
 
 
 def _cut_points(sorted_lengths: np.ndarray, *, token_budget: int, max_rows: int, batch_cost: int) -> list[int]:
@@ -170,6 +193,34 @@ def pad_batch(
         )
         batch["token_type_ids"] = torch.from_numpy(types)
     return batch
+
+
+def pack_batch(encoded: EncodedPairs, index: np.ndarray, *, use_token_types: bool) -> dict[str, torch.Tensor]:
+    """The selected pairs end to end: input_ids [tokens] and cu_seqlens [pairs + 1] (no padding)."""
+    lengths = np.fromiter((len(encoded.input_ids[i]) for i in index), dtype=np.int64, count=len(index))
+    total = int(lengths.sum())
+    cu_seqlens = np.zeros(len(index) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=cu_seqlens[1:])
+    ids = np.fromiter(chain.from_iterable(encoded.input_ids[i] for i in index), dtype=np.int64, count=total)
+    batch = {"input_ids": torch.from_numpy(ids), "cu_seqlens": torch.from_numpy(cu_seqlens)}
+    if use_token_types and encoded.token_type_ids is not None:
+        types = chain.from_iterable(encoded.token_type_ids[i] for i in index)
+        batch["token_type_ids"] = torch.from_numpy(np.fromiter(types, dtype=np.int64, count=total))
+    return batch
+
+
+def supports_packing(model: nn.Module) -> bool:
+    """Whether the model scores packed batches (a `forward_packed(input_ids, cu_seqlens, ...)`)."""
+    return callable(getattr(model, "forward_packed", None))
+
+
+def use_packing(model: nn.Module, packing: bool | None, device: torch.device) -> bool:
+    """`packing` None: on CPU where the model supports it. True refuses a model without support."""
+    if packing is None:
+        return device.type == "cpu" and supports_packing(model)
+    if packing and not supports_packing(model):
+        raise ValueError(f"packing=True, but {type(model).__name__} has no forward_packed")
+    return packing
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -263,11 +314,15 @@ def run_batches(
     sink: ScoreSink | None = None,
     offset: int = 0,
     guard: OomGuard | None = None,
+    packed: bool = False,
+    first_token: bool = True,
 ) -> np.ndarray | None:
     """Score every planned batch; on out-of-memory halve the failing batch and go on.
 
     With a `sink`, scores go there under index + offset and None is returned (the caller collects
     several chunks); without one, the scores come back in `encoded`'s order.
+    `packed`: batches go to `model.forward_packed` without padding (`first_token` is passed on as
+    its first_token_only); otherwise they are padded and go to `model(...)`.
     """
     own_sink = sink is None
     sink = sink if sink is not None else ScoreSink(len(encoded.input_ids))
@@ -282,11 +337,15 @@ def run_batches(
             if pieces is not None:
                 pending.extend(reversed(pieces))
                 continue
-            batch = to_device(
-                pad_batch(encoded, index, pad_id=pad_id, use_token_types=use_token_types), device
-            )
+            if packed:
+                batch = to_device(pack_batch(encoded, index, use_token_types=use_token_types), device)
+            else:
+                batch = to_device(pad_batch(encoded, index, pad_id=pad_id, use_token_types=use_token_types), device)
             try:
-                logits = model(**batch).logits
+                if packed:
+                    logits = model.forward_packed(**batch, first_token_only=first_token)
+                else:
+                    logits = model(**batch).logits
             except Exception as exc:
                 if not _is_oom(exc) or len(index) == 1:
                     raise
@@ -438,15 +497,18 @@ def score_encoded(
     token_budget: int | None = None,
     device: torch.device | None = None,
     first_token: bool | None = None,
+    packing: bool | None = None,
 ) -> np.ndarray:
     """Scores of already tokenised pairs, in their order (the model half of `score_pairs`)."""
     if not encoded.input_ids:
         return np.zeros(0, dtype=np.float64)
     device = device or model_device(model)
-    batches = plan_batches(encoded.lengths, batch_size=batch_size, token_budget=token_budget)
+    packed = use_packing(model, packing, device)
+    batches = plan_batches(encoded.lengths, batch_size=batch_size, token_budget=token_budget, packed=packed)
+    runner = model if packed else scoring_model(model, first_token)
     return run_batches(
-        scoring_model(model, first_token), encoded, batches, device=device, pad_id=pad_id,
-        use_token_types=use_token_types,
+        runner, encoded, batches, device=device, pad_id=pad_id, use_token_types=use_token_types,
+        packed=packed, first_token=first_token is not False,
     )
 
 
@@ -462,31 +524,35 @@ def score_pairs(
     overlap: bool | None = None,
     chunk_pairs: int = CHUNK_PAIRS,
     first_token: bool | None = None,
+    packing: bool | None = None,
 ) -> tuple[np.ndarray, int]:
     """Scores in input order, and how many pairs were truncated.
 
-    `token_budget`: padded tokens per batch (rows x longest row); `batch_size` then caps the rows
-    (None: no cap).
+    `token_budget`: padded tokens per batch (rows x longest row), or real tokens when packed;
+    `batch_size` then caps the rows (None: no cap).
     `overlap`: tokenise the next `chunk_pairs` pairs in a background thread while the model scores
     the current chunk (None: on CUDA only, where the tokenizer does not compete with the model for
     CPU cores). Length sorting then happens within each chunk.
     `first_token`: run the last layer for the first token only (see `first_token_model`); None uses
     it where the model supports it, True refuses a model that does not, False never uses it.
+    `packing`: batches without padding through the model's forward_packed (None: on CPU where the
+    model has one; True refuses a model without it).
     """
     if not pairs:
         return np.zeros(0, dtype=np.float64), 0
     pairs = list(pairs)
     device = device or model_device(model)
-    model = scoring_model(model, first_token)
+    packed = use_packing(model, packing, device)
+    model = model if packed else scoring_model(model, first_token)
     overlap = device.type == "cuda" if overlap is None else overlap
     pad_id, use_types = tokenizer_settings(tokenizer)
     sink, guard = ScoreSink(len(pairs)), OomGuard()
 
     def score_chunk(encoded: EncodedPairs, offset: int) -> int:
-        batches = plan_batches(encoded.lengths, batch_size=batch_size, token_budget=token_budget)
+        batches = plan_batches(encoded.lengths, batch_size=batch_size, token_budget=token_budget, packed=packed)
         run_batches(
             model, encoded, batches, device=device, pad_id=pad_id, use_token_types=use_types,
-            sink=sink, offset=offset, guard=guard,
+            sink=sink, offset=offset, guard=guard, packed=packed, first_token=first_token is not False,
         )
         return int(encoded.truncated.sum())
 

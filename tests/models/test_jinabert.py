@@ -140,6 +140,35 @@ def test_padding_does_not_change_a_score(geglu):
     assert (batched - alone).abs().max() <= 1e-5
 
 
+@pytest.mark.parametrize("first_token_only", [True, False])
+def test_packed_sequences_score_as_padded_ones(checkpoint, first_token_only):
+    # Lengths over 512 and over a 128 multiple: each sequence reads its own corner of the table.
+    model = JinaBertForSequenceClassification.from_pretrained(checkpoint)
+    lengths = [520, 9, 130, 1, 128]
+    ids, mask = right_padded(lengths)
+    flat = ids[mask.bool()]  # row-major: the sequences end to end
+    cu_seqlens = torch.tensor([0, *np.cumsum(lengths)])
+    with torch.inference_mode():
+        padded = model(ids, mask).logits
+        packed = model.forward_packed(flat, cu_seqlens, first_token_only=first_token_only)
+        hidden, _ = model.bert.forward_packed(flat, cu_seqlens)
+        reference = model.bert(ids, mask).last_hidden_state[mask.bool()]
+    assert packed.shape == (len(lengths), 1)
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=0)
+    torch.testing.assert_close(hidden, reference, atol=1e-5, rtol=0)
+
+
+def test_packed_input_is_checked(geglu):
+    model = JinaBertForSequenceClassification.from_pretrained(geglu)
+    ids = torch.arange(5, 15)
+    with pytest.raises(ValueError, match="increase strictly"):
+        model.forward_packed(ids, [0, 4, 4, 10])
+    with pytest.raises(ValueError, match="covers 9 tokens"):
+        model.forward_packed(ids, [0, 4, 9])
+    with pytest.raises(ValueError, match="shape \\[tokens\\]"):
+        model.forward_packed(ids[None], [0, 10])
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_masking_stays_finite(geglu, dtype):
     full = JinaBertForSequenceClassification.from_pretrained(geglu)

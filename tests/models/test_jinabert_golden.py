@@ -82,3 +82,20 @@ def test_padding_changes_no_logit(padded, one_by_one):
 
 def test_alibi_slopes_equal(golden):
     assert torch.equal(torch.tensor(alibi_slopes(12), dtype=torch.float32), expected(golden["alibi_slopes"]))
+
+
+def test_packed_batch_matches(golden, model):
+    # The engine's CPU path: the same sequences end to end, without padding, last layer for the
+    # first token only (and in full), must give the reference's logits and pooled outputs.
+    case = golden["cases"]["padded_batch"]
+    rows = [ids[:n] for ids, n in zip(case["input_ids"], golden["lengths"], strict=True)]
+    flat = torch.tensor([token for row in rows for token in row])
+    cu_seqlens = [0, *torch.tensor(golden["lengths"]).cumsum(0).tolist()]
+    with torch.inference_mode():
+        logits = model.forward_packed(flat, cu_seqlens)[:, 0]
+        full = model.forward_packed(flat, cu_seqlens, first_token_only=False)[:, 0]
+        hidden, pooled = model.bert.forward_packed(flat, cu_seqlens)
+    torch.testing.assert_close(logits, expected(case["logits"]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(full, logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(pooled, expected(case["pooled"]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(hidden[cu_seqlens[:-1]], expected(case["last_hidden_cls"]), atol=1e-4, rtol=0)

@@ -20,7 +20,7 @@ def read_rows(path):
 
 
 def test_every_shipped_profile_composes():
-    for name in ("default", "targets", "zoo", "smoke"):
+    for name in ("default", "targets", "zoo", "smoke", "investigate"):
         cfg = compose_profile(f"profile={name}")
         assert cfg.systems, name
         assert OmegaConf.to_container(cfg, resolve=True)
@@ -55,6 +55,10 @@ def test_smoke_run_writes_rows_for_every_point(smoke_cfg, tmp_path):
     assert manifest["systems"]["toy-bert"]["params_counted"] > 0
     reps = read_rows(tmp_path / "repetitions.csv")
     assert {"pairs_per_s", "peak_flops", "latency_ms", "tokenize_s", "model_s"} <= {r["measure"] for r in reps}
+    # bracketed peak: one before each round, one after every throughput point
+    peaks = [r for r in reps if r["measure"] == "peak_flops"]
+    assert len(peaks) == smoke_cfg.repetitions * (len(throughput) + 1)
+    assert manifest["peak"]["when"] == "before and after every throughput point"
     # the engine computes the last layer for the first token only: fewer FLOPs than the loop
     engine = results.row(system="toy-bert", batch="tok512", max_length=128, k=None)
     loop = results.row(system="toy-bert-loop", max_length=128, k=None)

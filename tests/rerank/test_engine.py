@@ -76,12 +76,50 @@ def test_scores_equal_scoring_each_pair_alone(bert, budget, first_token):
     assert truncated == sum(len(tokenizer(q, d)["input_ids"]) > 24 for q, d in PAIRS)
 
 
+@pytest.mark.parametrize("packing", [False, True])
 @pytest.mark.parametrize("first_token", [False, True])
-def test_jinabert_scores_equal_scoring_each_pair_alone(jinabert, first_token):
+def test_jinabert_scores_equal_scoring_each_pair_alone(jinabert, first_token, packing):
     model, tokenizer = jinabert
     alone = one_by_one(model, tokenizer, PAIRS, max_length=64)
-    scores, _ = score_pairs(model, tokenizer, PAIRS, max_length=64, token_budget=64, first_token=first_token)
+    scores, _ = score_pairs(
+        model, tokenizer, PAIRS, max_length=64, token_budget=64, first_token=first_token, packing=packing
+    )
     np.testing.assert_allclose(scores, alone, atol=1e-5, rtol=0)
+
+
+def test_packing_is_the_cpu_default_for_models_that_offer_it(jinabert, bert):
+    model, tokenizer = jinabert
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert engine.use_packing(model, None, cpu) and not engine.use_packing(model, None, cuda)
+    assert not engine.use_packing(model, False, cpu)
+    assert not engine.use_packing(bert[0], None, cpu)
+    with pytest.raises(ValueError, match="BertForSequenceClassification has no forward_packed"):
+        score_pairs(bert[0], bert[1], PAIRS, max_length=24, packing=True)
+    with mock.patch.object(type(model), "forward", side_effect=AssertionError("padded path used")):
+        scores, _ = score_pairs(model, tokenizer, PAIRS, max_length=64, token_budget=64)
+    assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("budget", [1, 7, 16, 50])
+def test_packed_budget_counts_real_tokens(budget):
+    rng = np.random.default_rng(budget)
+    lengths = rng.integers(1, 20, size=60)
+    batches = plan_batches(lengths, batch_size=None, token_budget=budget, packed=True)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(60))
+    for batch in batches:
+        assert int(lengths[batch].sum()) <= budget or len(batch) == 1
+    for this, following in zip(batches[:-1], batches[1:], strict=True):  # full: the next pair did not fit
+        assert int(lengths[this].sum() + lengths[following[0]]) > budget
+    assert max(len(b) for b in plan_batches(lengths, batch_size=4, token_budget=10_000, packed=True)) == 4
+
+
+def test_pack_batch_puts_pairs_end_to_end():
+    encoded = EncodedPairs([[1, 2, 3], [4], [5, 6]], [[0, 1, 1], [0], [0, 1]], np.zeros(3, dtype=bool))
+    batch = engine.pack_batch(encoded, np.array([2, 0]), use_token_types=True)
+    assert batch["input_ids"].tolist() == [5, 6, 1, 2, 3]
+    assert batch["cu_seqlens"].tolist() == [0, 2, 5]
+    assert batch["token_type_ids"].tolist() == [0, 1, 0, 1, 1]
+    assert "token_type_ids" not in engine.pack_batch(encoded, np.array([1]), use_token_types=False)
 
 
 def test_first_token_view_matches_the_full_model_and_leaves_it_alone():
