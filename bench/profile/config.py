@@ -88,6 +88,8 @@ class ReportConfig:
     #: also write <dir>/<name>.md|json|csv (e.g. reports/benchmarks/profile_targets); null: only the run dir
     dir: str | None = None
     name: str | None = None
+    #: the command that regenerates the report, shown in its title (null: bench profile profile=<name without profile_>)
+    command: str | None = None
     #: lines printed under the report's title (what the benchmark is for)
     about: list[str] = field(default_factory=list)
 

@@ -178,12 +178,12 @@ def _num(value: object, fmt: str = "{:.3g}") -> str:
 
 
 def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, versions: dict) -> str:
-    title = f"# `bench profile profile={name.removeprefix('profile_')}`: throughput, latency, memory"
-    lines = [title, ""]
+    command = cfg.report.get("command") or f"bench profile profile={name.removeprefix('profile_')}"
+    lines = [f"# `{command}`: throughput, latency, memory", ""]
     lines += list(cfg.report.about or [])
     lines += [
         "",
-        "Regenerate with `bench profile profile=" + name.removeprefix("profile_") + "` "
+        f"Regenerate with `{command}` "
         "(this file, its .json and .csv are rewritten by the run; the run directory keeps throughput.csv, "
         "repetitions.csv with every repetition, agreement.csv, summary.json, manifest.json and the plots).",
         "",
