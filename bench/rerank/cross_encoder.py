@@ -10,9 +10,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from bench.models.hub import resolve
 from bench.models.runtime import pick_device, pick_dtype
-from bench.rerank.engine import score_pairs
+from bench.rerank.engine import resolve_token_budget, score_pairs
 from bench.rerank.loading import LoadedCrossEncoder, load_cross_encoder
 
 
@@ -27,7 +29,7 @@ class CrossEncoderReranker:
         revision: str | None = None,
         max_length: int = 512,
         batch_size: int = 32,
-        token_budget: int | None = None,
+        token_budget: int | str | None = None,
         device: str = "auto",
         dtype: str = "float32",
         trust_remote_code: bool = False,
@@ -39,6 +41,7 @@ class CrossEncoderReranker:
         self.revision = revision
         self.max_length = max_length
         self.batch_size = batch_size
+        resolve_token_budget(token_budget, torch.device("cpu"))  # refuse a misspelt budget now, not after loading
         self.token_budget = token_budget
         self.device_name = device
         self.dtype_name = dtype
@@ -77,7 +80,7 @@ class CrossEncoderReranker:
             pairs,
             max_length=max_length,
             batch_size=self.batch_size,
-            token_budget=self.token_budget,
+            token_budget=resolve_token_budget(self.token_budget, loaded.device),
             device=loaded.device,
         )
         self.truncated_pairs += truncated
@@ -98,4 +101,5 @@ class CrossEncoderReranker:
         }
         if self._loaded is not None:
             info.update(self._loaded.describe())
+            info["token_budget_used"] = resolve_token_budget(self.token_budget, self._loaded.device)
         return info

@@ -48,6 +48,20 @@ from torch import nn
 #: pairs tokenised per chunk when tokenisation overlaps model work
 CHUNK_PAIRS = 4096
 
+#: token budgets for `token_budget="auto"`. CPU: 1024-4096 tokens ran within noise of each other
+#: and 16384 ~20% slower on jina-tiny (activations leave the caches; reports/benchmarks/
+#: profile_investigation.md); a GPU wants large batches to fill its cores.
+AUTO_TOKEN_BUDGET = {"cpu": 2048, "cuda": 16384}
+
+
+def resolve_token_budget(token_budget: int | str | None, device: torch.device) -> int | None:
+    """An int or None as given; "auto": AUTO_TOKEN_BUDGET for the device (CUDA's for other devices)."""
+    if token_budget == "auto":
+        return AUTO_TOKEN_BUDGET.get(device.type, AUTO_TOKEN_BUDGET["cuda"])
+    if token_budget is None or isinstance(token_budget, int):
+        return token_budget
+    raise ValueError(f'token_budget must be a positive int, null or "auto", got {token_budget!r}')
+
 
 @dataclass(frozen=True)
 class EncodedPairs:

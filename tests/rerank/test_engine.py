@@ -113,6 +113,15 @@ def test_packed_budget_counts_real_tokens(budget):
     assert max(len(b) for b in plan_batches(lengths, batch_size=4, token_budget=10_000, packed=True)) == 4
 
 
+def test_auto_token_budget_follows_the_device():
+    assert engine.resolve_token_budget("auto", torch.device("cpu")) == engine.AUTO_TOKEN_BUDGET["cpu"]
+    assert engine.resolve_token_budget("auto", torch.device("cuda")) == engine.AUTO_TOKEN_BUDGET["cuda"]
+    assert engine.resolve_token_budget(512, torch.device("cuda")) == 512
+    assert engine.resolve_token_budget(None, torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="'atuo'"):
+        engine.resolve_token_budget("atuo", torch.device("cpu"))
+
+
 def test_pack_batch_puts_pairs_end_to_end():
     encoded = EncodedPairs([[1, 2, 3], [4], [5, 6]], [[0, 1, 1], [0], [0, 1]], np.zeros(3, dtype=bool))
     batch = engine.pack_batch(encoded, np.array([2, 0]), use_token_types=True)

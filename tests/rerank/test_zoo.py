@@ -138,6 +138,8 @@ def test_jina_base_per_dataset_numbers_average_to_the_published_table():
 def test_configs_keep_the_safe_defaults(name):
     node = OmegaConf.to_container(reranker_node(name), resolve=False)
     assert node.get("trust_remote_code", False) is False
+    if node["_target_"].endswith("CrossEncoderReranker"):  # batches sized for the device they run on
+        assert node["token_budget"] == "auto"
     assert node.get("allow_pickle", False) is False
     if "url" in node:
         assert node["url"].startswith("https://")
@@ -233,6 +235,9 @@ def test_scores_are_deterministic_and_independent_of_batching(arch, checkpoints)
     assert cross_encoder(path).score(PAIRS) == first
     assert cross_encoder(path, batch_size=1).score(PAIRS) == pytest.approx(first, abs=1e-5)
     assert cross_encoder(path, batch_size=64, token_budget=100).score(PAIRS) == pytest.approx(first, abs=1e-5)
+    auto = cross_encoder(path, batch_size=None, token_budget="auto")
+    assert auto.score(PAIRS) == pytest.approx(first, abs=1e-5)
+    assert auto.info()["token_budget_used"] == 2048  # the CPU's
     assert reranker.score(PAIRS[::-1]) == pytest.approx(first[::-1], abs=1e-5)
     assert reranker.score([]) == []
 
