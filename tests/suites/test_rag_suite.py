@@ -87,6 +87,8 @@ def test_shipped_demo_runs_offline_with_biencoder_and_a_recording_reranker(compo
     assert manifest["protocol"] == {"retrieve_k": 10, "rerank_k": 5, "hit_rate": "Success@5", "mrr": "RR@5"}
     assert manifest["systems"]["minilm>>biencoder"]["rerank_depth"] == 10
     assert manifest["skipped"] == []
+    assert "suite" in manifest["config"] and "reranker" in manifest["config"]
+    assert not {"dataset", "first_stage", "top_k"} & set(manifest["config"])  # the BEIR pipeline's, unused here
     summary = (out / "summary.md").read_text()
     assert "| minilm | biencoder |" in summary and "Average over embedding models" in summary
     assert load_qa_json(out / "qa_dataset.json").to_json_dict() == qa.to_json_dict()

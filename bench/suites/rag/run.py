@@ -129,7 +129,7 @@ def run_suite(*, cfg: DictConfig, out_dir: Path, **params: Any) -> pd.DataFrame:
     (out_dir / "summary.md").write_text(markdown)
     write_manifest(out_dir / "manifest.json", {
         "suite": "rag",
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": suite_config(cfg),
         "dataset": {"name": qa.name, "split": settings.split if settings.source == "beir" else None,
                     "source": qa.source, "kind": settings.source, "counts": counts, "report": qa.report},
         "protocol": {"retrieve_k": settings.retrieve_k, "rerank_k": settings.rerank_k,
@@ -146,6 +146,16 @@ def run_suite(*, cfg: DictConfig, out_dir: Path, **params: Any) -> pd.DataFrame:
         print(f"skipped {skipped['kind']} {skipped['system']}: {skipped['reason']}. To fix: {skipped['fix']}")
     print(f"results in {out_dir}")
     return metrics
+
+
+#: keys of the main config that only the BEIR pipeline reads: not recorded as if the suite had used them
+PIPELINE_ONLY_KEYS = ("dataset", "first_stage", "top_k", "rerank_depth", "remove_self_hits", "measures")
+
+
+def suite_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config the suite ran with, without the BEIR pipeline's keys it never reads."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return {key: value for key, value in config.items() if key not in PIPELINE_ONLY_KEYS}
 
 
 def published_rag(node: DictConfig) -> dict[str, float]:
