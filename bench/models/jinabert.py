@@ -174,15 +174,16 @@ class JinaBertSelfAttention(nn.Module):
         return context.transpose(1, 2).reshape(batch, length, width)
 
     def forward_packed(
-        self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool
+        self, hidden: torch.Tensor, queries: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool
     ) -> torch.Tensor:
-        """[tokens, width] -> [tokens, width] (or [sequences, width] for first tokens only).
+        """Keys and values from `hidden` [tokens, width]; `queries` is `hidden` itself, or with
+        first_only each sequence's first token [sequences, width]. Returns one row per query.
 
         Each sequence attends to its own tokens; `alibi` is a [1, heads, >= L, >= L] table whose
         top-left corner is every sequence's bias (row 0 alone for a first-token query).
         """
         key, value = self.key(hidden), self.value(hidden)
-        query = self.query(hidden[packing.first] if first_only else hidden)
+        query = self.query(queries)
         context = torch.empty_like(query)
         heads, size = self.num_heads, self.head_size
         for n, (start, length) in enumerate(zip(packing.starts, packing.lengths, strict=True)):
@@ -223,8 +224,9 @@ class JinaBertAttention(nn.Module):
     def forward_packed(
         self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool
     ) -> torch.Tensor:
-        residual = hidden[packing.first] if first_only else hidden
-        return self.output(self.self.forward_packed(hidden, packing, alibi, first_only=first_only), residual)
+        queries = hidden[packing.first] if first_only else hidden
+        context = self.self.forward_packed(hidden, queries, packing, alibi, first_only=first_only)
+        return self.output(context, queries)
 
 
 class JinaBertGLUMLP(nn.Module):
@@ -286,7 +288,11 @@ class JinaBertPooler(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))
+        return self.pool(hidden[:, 0])
+
+    def pool(self, first: torch.Tensor) -> torch.Tensor:
+        """tanh(dense(.)) of the first tokens' states, [sequences, hidden]."""
+        return torch.tanh(self.dense(first))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -590,7 +596,7 @@ class JinaBertModel(JinaBertPreTrainedModel):
         alibi = self.packed_alibi(max(packing.lengths), hidden.dtype)
         hidden = self.encoder.forward_packed(hidden, packing, alibi, first_token_last_layer=first_token_last_layer)
         first = hidden if first_token_last_layer else hidden[packing.first]
-        pooled = torch.tanh(self.pooler.dense(first)) if self.pooler is not None else None
+        pooled = self.pooler.pool(first) if self.pooler is not None else None
         return hidden, pooled
 
     @classmethod
