@@ -63,7 +63,7 @@ class PeakFraction:
             f"{self.system} at {self.dtype}, batch {batch}, max_length {self.max_length}: achieved "
             f"{achieved.median / 1e9:.1f} GFLOP/s (rounds {achieved.low / 1e9:.1f}-{achieved.high / 1e9:.1f}) "
             f"against a matmul peak of {peak.get('median', float('nan')) / 1e9:.1f} GFLOP/s "
-            f"(rounds {peak.get('min', float('nan')) / 1e9:.1f}-{peak.get('max', float('nan')) / 1e9:.1f}); "
+            f"(measurements {peak.get('min', float('nan')) / 1e9:.1f}-{peak.get('max', float('nan')) / 1e9:.1f}); "
             f"per-round fractions {fractions.low:.0%}-{fractions.high:.0%}"
         )
         if verdict == "MISS":
@@ -196,7 +196,7 @@ def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, version
             "torch", "transformers", "sentence-transformers", "tokenizers", "numpy") and v),
         f"- float32 matmul peak ({results.peak.get('matmul')}), measured "
         f"{results.peak.get('when', 'once per round')}: median "
-        f"{_num(results.peak.get('flops', {}).get('median', float('nan')) / 1e9, '{:.1f}')} GFLOP/s, rounds "
+        f"{_num(results.peak.get('flops', {}).get('median', float('nan')) / 1e9, '{:.1f}')} GFLOP/s, measurements "
         f"{_num(results.peak.get('flops', {}).get('min', float('nan')) / 1e9, '{:.1f}')}-"
         f"{_num(results.peak.get('flops', {}).get('max', float('nan')) / 1e9, '{:.1f}')}",
         "",
