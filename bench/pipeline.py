@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,17 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bench.data.fingerprint import fingerprint_corpus, fingerprint_run, stable_hash
 from bench.data.records import Dataset, Run
 from bench.evaluate.measures import evaluate
 from bench.evaluate.summary import summary_table, to_markdown
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
 from bench.first_stage.base import FirstStage
 from bench.manifest import write_manifest
+from bench.console import run_log, stage
+from bench.executor.base import Executor
+from bench.executor.local import LocalExecutor
 from bench.rerank.base import ModelUnavailable, Reranker
-from bench.rerank.cache import load_scores, save_scores
+from bench.rerank.scoring import score_candidates
 
 #: Reranker config keys that do not change the scores, left out of the score-cache key.
 VOLATILE_KEYS = {"name", "device", "batch_size", "token_budget", "facts", "_target_",
@@ -37,6 +40,7 @@ class RunLog:
     systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    quarantined: list[dict[str, str]] = field(default_factory=list)
 
 
 def remove_self_hits(run: Run) -> tuple[Run, int]:
@@ -55,24 +59,9 @@ def top_n(run: Run, n: int) -> Run:
     return {q: dict(sorted(docs.items(), key=lambda x: (-x[1], x[0]))[:n]) for q, docs in run.items()}
 
 
-def rerank(reranker: Reranker, dataset: Dataset, candidates: Run) -> Run:
-    """Score every (query, candidate) pair in one call, so the engine can batch across queries."""
-    keys = [(q, d) for q, docs in candidates.items() for d in docs]
-    pairs = [(dataset.queries[q], dataset.corpus[d].full_text) for q, d in keys]
-    scores = reranker.score(pairs)
-    if len(scores) != len(pairs):
-        raise RuntimeError(f"reranker {reranker.name} returned {len(scores)} scores for {len(pairs)} pairs")
-    out: Run = {q: {} for q in candidates}
-    for (q, d), s in zip(keys, scores, strict=True):
-        out[q][d] = float(s)
-    return out
-
-
-def score_cache_key(reranker_cfg: DictConfig, dataset: Dataset, candidates: Run) -> str:
-    identity = {k: v for k, v in OmegaConf.to_container(reranker_cfg, resolve=True).items()
-                if k not in VOLATILE_KEYS}
-    return stable_hash({"reranker": identity, "corpus": fingerprint_corpus(dataset.corpus),
-                        "queries": stable_hash(dataset.queries), "candidates": fingerprint_run(candidates)})
+def reranker_identity(node: DictConfig) -> dict[str, Any]:
+    """A reranker's config without the settings that do not change its scores: what its cache is keyed on."""
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in VOLATILE_KEYS}
 
 
 def _facts(node: DictConfig) -> dict[str, Any]:
@@ -91,6 +80,7 @@ def _evaluate_system(
     dataset: Dataset, name: str, run: Run, cfg: DictConfig, out_dir: Path, log: RunLog
 ) -> SystemResult:
     write_trec_run(run, out_dir / "runs" / f"{safe_filename(name)}.trec", tag=name)
+    stage("evaluating %s", name)
     started = time.perf_counter()
     result = SystemResult(dataset.name, name, evaluate(dataset.qrels, run, list(cfg.measures)))
     log.timings[f"evaluate:{name}"] = time.perf_counter() - started
@@ -99,25 +89,24 @@ def _evaluate_system(
 
 def _run_reranker(
     name: str, rr_name: str, node: DictConfig, reranker: Reranker, dataset: Dataset, candidates: Run, cfg: DictConfig,
-    log: RunLog,
+    log: RunLog, executor: Executor,
 ) -> Run | None:
-    key = score_cache_key(node, dataset, candidates)
-    if cfg.cache:
-        cached = load_scores(key, candidates)
-        if cached is not None:
-            log.systems[name]["score_cache"] = "hit"
-            return cached
     started = time.perf_counter()
     try:
-        scores = rerank(reranker, dataset, candidates)
+        scored = score_candidates(
+            reranker, dataset, candidates, identity=reranker_identity(node), shard_queries=int(cfg.shard.queries),
+            executor=executor, replica=partial(instantiate, node), cache=bool(cfg.cache), label=name,
+        )
     except ModelUnavailable as exc:
         log.skipped.append({"system": rr_name, "reason": exc.reason, "fix": exc.fix})
         return None
     log.timings[f"rerank:{name}"] = time.perf_counter() - started
-    log.systems[name]["score_cache"] = "miss"
-    if cfg.cache:
-        save_scores(key, scores)
-    return scores
+    log.systems[name]["score_cache"] = scored.cache_status
+    log.systems[name]["shards"] = scored.counts.as_dict()
+    log.quarantined.extend(p.as_dict() for p in scored.problems)
+    if scored.cache_status == "hit":
+        stage("%s: scores reused from the cache (%d shards)", name, scored.counts.reused)
+    return scored.run
 
 
 def _quiet_libraries() -> None:
@@ -131,15 +120,55 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
     """Run the configured study and write its tidy files into `out_dir`; return metrics rows."""
     out_dir = Path(out_dir or cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.get("suite"):
-        # A suite brings its own protocol (e.g. the RAG hit-rate suite) and writes the same tidy files.
-        runner = instantiate(cfg.suite, _partial_=True)
-        return runner(cfg=cfg, out_dir=out_dir)
+    with run_log(out_dir, quiet=bool(cfg.get("quiet", False))):
+        if cfg.get("suite"):
+            # A suite brings its own protocol (e.g. the RAG hit-rate suite) and writes the same tidy files.
+            runner = instantiate(cfg.suite, _partial_=True)
+            return runner(cfg=cfg, out_dir=out_dir)
+        executor = make_executor(cfg)
+        try:
+            return _run_study(cfg, out_dir, executor)
+        finally:
+            close = getattr(executor, "close", None)
+            if callable(close):
+                close()
+
+
+def make_executor(cfg: DictConfig) -> Executor:
+    """The configured executor (`executor=local` by default, `executor=ray` for a Ray cluster)."""
+    node = cfg.get("executor")
+    return LocalExecutor() if node is None else instantiate(node)
+
+
+def _first_stage_run(first_stage: FirstStage, fs_name: str, dataset: Dataset, cfg: DictConfig, log: RunLog,
+                     self_hits: dict[str, int]) -> Run:
+    t0 = time.perf_counter()
+    first_stage.index(dataset.corpus)
+    t1 = time.perf_counter()
+    stage("searching %s: %d queries, top %d", fs_name, len(dataset.queries), int(cfg.top_k))
+    extra = 1 if cfg.remove_self_hits else 0
+    fs_run = top_n(first_stage.search(dataset.queries, top_k=int(cfg.top_k) + extra), int(cfg.top_k) + extra)
+    if cfg.remove_self_hits:
+        fs_run, self_hits[fs_name] = remove_self_hits(fs_run)
+    log.timings[f"index:{fs_name}"] = t1 - t0
+    log.timings[f"search:{fs_name}"] = time.perf_counter() - t1
+    info = first_stage.info()
+    log.systems[fs_name] = {"first_stage": fs_name, "reranker": None, "top_k": int(cfg.top_k), "info": info}
+    if isinstance(info.get("shards"), dict):
+        log.systems[fs_name]["shards"] = info["shards"]
+    log.quarantined.extend(info.get("quarantined") or [])
+    return top_n(fs_run, int(cfg.top_k))
+
+
+def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor) -> pd.DataFrame:
     _quiet_libraries()
     log = RunLog()
     started = time.perf_counter()
+    stage("loading dataset %s", cfg.dataset.get("name") or cfg.dataset.get("path") or cfg.dataset._target_)
     dataset: Dataset = instantiate(cfg.dataset)
     log.timings["load_dataset"] = time.perf_counter() - started
+    stage("loaded %s: %d documents, %d queries with judgements (split %s)", dataset.name, len(dataset.corpus),
+          len(dataset.queries), dataset.split)
     depth = int(cfg.rerank_depth or cfg.top_k)
     rerankers = {n: instantiate(node) for n, node in instantiate_named(cfg.get("reranker")).items()}
     skipped_rerankers: set[str] = set()
@@ -148,18 +177,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
 
     for fs_name, fs_node in instantiate_named(cfg.first_stage).items():
         first_stage: FirstStage = instantiate(fs_node)
-        t0 = time.perf_counter()
-        first_stage.index(dataset.corpus)
-        t1 = time.perf_counter()
-        extra = 1 if cfg.remove_self_hits else 0
-        fs_run = top_n(first_stage.search(dataset.queries, top_k=int(cfg.top_k) + extra), int(cfg.top_k) + extra)
-        if cfg.remove_self_hits:
-            fs_run, self_hits[fs_name] = remove_self_hits(fs_run)
-        fs_run = top_n(fs_run, int(cfg.top_k))
-        log.timings[f"index:{fs_name}"] = t1 - t0
-        log.timings[f"search:{fs_name}"] = time.perf_counter() - t1
-        log.systems[fs_name] = {"first_stage": fs_name, "reranker": None, "top_k": int(cfg.top_k),
-                                "info": first_stage.info()}
+        fs_run = _first_stage_run(first_stage, fs_name, dataset, cfg, log, self_hits)
         results.append(_evaluate_system(dataset, fs_name, fs_run, cfg, out_dir, log))
         candidates = top_n(fs_run, depth)
         for rr_name, reranker in rerankers.items():
@@ -169,10 +187,11 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
             node = cfg.reranker[rr_name]
             log.systems[name] = {"first_stage": fs_name, "reranker": rr_name, "rerank_depth": depth,
                                  "facts": _facts(node)}
-            scores = _run_reranker(name, rr_name, node, reranker, dataset, candidates, cfg, log)
+            scores = _run_reranker(name, rr_name, node, reranker, dataset, candidates, cfg, log, executor)
             if scores is None:
                 skipped_rerankers.add(rr_name)
                 del log.systems[name]
+                stage("skipped %s: model not available", rr_name)
                 continue
             log.systems[name]["info"] = reranker.info()
             results.append(_evaluate_system(dataset, name, scores, cfg, out_dir, log))
@@ -186,12 +205,15 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
                     "counts": {"documents": len(dataset.corpus), "queries": len(dataset.queries),
                                "qrels": sum(len(v) for v in dataset.qrels.values())},
                     "load_report": dataset.report.as_dict()},
+        "executor": executor.info(),
         "systems": log.systems,
         "skipped": log.skipped,
+        "cache_entries_quarantined": log.quarantined,
         "self_hits_removed": self_hits,
         "timings_s": {k: round(v, 4) for k, v in log.timings.items()},
         "seed": cfg.seed,
     })
+    stage("wrote %s", out_dir)
     print(markdown, end="")
     for fs_name, count in self_hits.items():
         if count:
@@ -199,5 +221,8 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
                   "convention, remove_self_hits=true); set remove_self_hits=false if ids are unrelated here")
     for skip in log.skipped:
         print(f"skipped {skip['system']}: {skip['reason']}. To fix: {skip['fix']}")
+    if log.quarantined:
+        print(f"{len(log.quarantined)} cache entries failed verification and were recomputed "
+              "(listed in manifest.json under cache_entries_quarantined)")
     print(f"results in {out_dir}")
     return metrics

@@ -1,15 +1,19 @@
-"""BM25 through bm25s: PyStemmer English stemming and English stopwords, cached on disk."""
+"""BM25 through bm25s: PyStemmer English stemming and English stopwords.
+
+The index is cached as a store entry (every file checksummed, written atomically); an entry that
+fails verification or that bm25s cannot load is moved aside and rebuilt.
+"""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from bench.console import stage
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.records import Document, Run
+from bench.store import CorruptEntry, quarantine, verify_folder, write_folder
 
 
 def _bm25s():
@@ -60,23 +64,44 @@ class BM25:
         self._doc_ids: list[str] = []
         self._retriever = None
         self.cache_hit = False
+        self.problems: list[dict[str, str]] = []
 
     def index(self, corpus: Mapping[str, Document]) -> None:
         bm25s = _bm25s()
         self._doc_ids = sorted(corpus)  # index positions follow the cache key (ids sorted), not input order
         key = stable_hash({"corpus": fingerprint_corpus(corpus), **self.params, "bm25s": bm25s.__version__})
         folder = cache_dir() / "bm25" / key
-        if self.cache and (folder / "params.index.json").is_file():
-            self._retriever = bm25s.BM25.load(str(folder), load_vocab=True)
-            self.cache_hit = True
-            return
+        if self.cache and folder.exists():
+            self._retriever = self._load_verified(folder)
+            if self._retriever is not None:
+                self.cache_hit = True
+                stage("indexing %s: %d documents, index reused from the cache (%s)", self.name, len(corpus), folder)
+                return
+        stage("indexing %s: %d documents", self.name, len(corpus))
         texts = [corpus[d].full_text for d in self._doc_ids]
         tokens = tokenize(texts, stopwords=self.params["stopwords"], stemmer_language=self.params["stemmer"])
         retriever = bm25s.BM25(method=self.params["method"], k1=self.params["k1"], b=self.params["b"])
         retriever.index(tokens, show_progress=False)
         self._retriever = retriever
         if self.cache:
-            _save_atomically(retriever, folder)
+            write_folder(folder, lambda tmp: retriever.save(str(tmp), show_progress=False),
+                         meta={"kind": "bm25", "documents": len(self._doc_ids), **self.params})
+
+    def _load_verified(self, folder: Path):
+        """The cached index once its files match their checksums and it loads; else moved aside (None)."""
+        try:
+            record = verify_folder(folder)
+            if record.get("documents") != len(self._doc_ids):
+                raise CorruptEntry(folder, f"indexes {record.get('documents')} documents, the corpus has "
+                                           f"{len(self._doc_ids)}")
+            retriever = _bm25s().BM25.load(str(folder), load_vocab=True)
+        except CorruptEntry as exc:
+            self.problems.append(quarantine(exc.path, exc.reason).as_dict())
+            return None
+        except Exception as exc:  # checksums matched but bm25s cannot read it: an entry from another bm25s
+            self.problems.append(quarantine(folder, f"bm25s cannot load it ({type(exc).__name__}: {exc})").as_dict())
+            return None
+        return retriever
 
     def search(self, queries: Mapping[str, str], *, top_k: int) -> Run:
         if self._retriever is None:
@@ -102,26 +127,9 @@ class BM25:
         return run
 
     def info(self) -> dict[str, object]:
-        return {"kind": "bm25", **self.params, "cache_hit": self.cache_hit}
+        return {"kind": "bm25", **self.params, "cache_hit": self.cache_hit, "quarantined": self.problems}
 
 
 def _ids_to_strings(tokens) -> list[list[str]]:
     vocab_inv = {i: t for t, i in tokens.vocab.items()}
     return [[vocab_inv[i] for i in ids] for ids in tokens.ids]
-
-
-def _save_atomically(retriever, folder: Path) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-    try:
-        retriever.save(str(tmp), show_progress=False)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process won the race: its index is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-

@@ -42,12 +42,18 @@ def _load(path: str, device: str):
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
+def embedding_dimension(encoder) -> int | None:
+    """The encoder's output width (sentence-transformers renamed the method in 5.x)."""
+    method = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+    return int(method() or 0) or None
+
+
 def encode(
     encoder, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = True
 ) -> np.ndarray:
     """float32 embeddings, one row per text, L2-normalised when asked."""
     if not texts:
-        dim = encoder.get_sentence_embedding_dimension() or 0
+        dim = embedding_dimension(encoder) or 0
         return np.zeros((0, dim), dtype=np.float32)
     vectors = encoder.encode(
         list(texts),

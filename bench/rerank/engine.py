@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.console import advance
+
 #: pairs tokenised per chunk when tokenisation overlaps model work
 CHUNK_PAIRS = 4096
 
@@ -367,6 +369,7 @@ def run_batches(
             else:
                 failed = False
                 sink.add(index + offset, relevance_from_logits(logits))
+                advance(len(index))
             if failed:  # outside the except block, so the failed batch's tensors can be freed
                 del batch
                 guard.failed(len(index) * width)

@@ -39,9 +39,10 @@ from bench.evaluate.measures import evaluate
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
 from bench.first_stage.dense import exact_top_k
 from bench.manifest import write_manifest
-from bench.pipeline import RunLog, instantiate_named, rerank, score_cache_key
+from bench.pipeline import RunLog, instantiate_named, reranker_identity
 from bench.rerank.base import ModelUnavailable, Reranker
-from bench.rerank.cache import load_scores, save_scores
+from bench.rerank.scoring import DEFAULT_SHARD_QUERIES, score_candidates
+from bench.store import ArrayShards
 from bench.suites.rag import report
 from bench.suites.rag.chunking import SentenceChunker, chunk_documents, token_counter
 from bench.suites.rag.documents import read_documents
@@ -323,20 +324,19 @@ def as_run(ranking: Ranking) -> Run:
 
 
 def retrieve(embedder: Embedder, qa: QASet, k: int, *, cache: bool = True) -> Ranking:
-    """The top `k` chunk ids per question by inner product (cosine when the embedder normalises)."""
+    """The top `k` chunk ids per question by inner product (cosine when the embedder normalises).
+
+    The chunk embeddings are one verified store entry (checksum, row count, finite values), like the
+    dense first stage's shards; an entry that fails is moved aside and recomputed.
+    """
     chunk_ids = list(qa.corpus)
-    vectors = None
     key = stable_hash({"embedder": embedder.identity(), "corpus": stable_hash(qa.corpus)})
-    path = cache_dir() / "embeddings" / f"rag-{key}.npy"
-    if cache and path.is_file():
-        vectors = np.load(path)
-    if vectors is None or vectors.shape[0] != len(chunk_ids):
+    store = ArrayShards(cache_dir() / "embeddings" / f"rag-{key}" if cache else None, total=1,
+                        describe={"embedder": embedder.identity(), "chunks": len(chunk_ids)})
+    vectors = store.load(0, rows=len(chunk_ids))
+    if vectors is None:
         vectors = np.ascontiguousarray(embedder.encode_documents([qa.corpus[c] for c in chunk_ids]), dtype=np.float32)
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp-{id(vectors)}.npy")
-            np.save(tmp, vectors)
-            tmp.replace(path)
+        store.save(0, vectors)
     question_ids = list(qa.queries)
     if not question_ids:
         return {}
@@ -347,26 +347,23 @@ def retrieve(embedder: Embedder, qa: QASet, k: int, *, cache: bool = True) -> Ra
 
 def rerank_top(
     reranker: Reranker, dataset: Dataset, candidates: Ranking, keep: int, *, node: DictConfig | None = None,
-    cache: bool = False,
+    cache: bool = False, shard_queries: int = DEFAULT_SHARD_QUERIES,
 ) -> tuple[Ranking, str | None]:
     """Each question's candidates reordered by the reranker's scores (ties keep retrieval order), top `keep`.
 
-    The reranker scores only the candidate pairs, in one call. Returns the ranking and whether the
-    score cache was hit ("hit" / "miss"; None without a cache).
+    Scoring is the pipeline's step (`bench.rerank.scoring.score_candidates`: shards, verified cache).
+    Returns the ranking and the score cache's status ("hit", "partial", "miss"; None without a cache).
     """
     run = as_run(candidates)
-    key = score_cache_key(node, dataset, run) if cache and node is not None else None
-    scores = load_scores(key, run) if key else None
-    status = None if key is None else ("hit" if scores is not None else "miss")
-    if scores is None:
-        scores = rerank(reranker, dataset, run)
-        if key:
-            save_scores(key, scores)
+    use_cache = cache and node is not None
+    scored = score_candidates(reranker, dataset, run, identity=reranker_identity(node) if use_cache else None,
+                              shard_queries=shard_queries, cache=use_cache)
+    scores = scored.run
     reordered = {
         q: sorted(docs, key=lambda d, q=q, docs=docs: (-scores[q][d], docs.index(d)))[:keep]
         for q, docs in candidates.items()
     }
-    return reordered, status
+    return reordered, (scored.cache_status if use_cache else None)
 
 
 def evaluate_protocol(
