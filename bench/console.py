@@ -39,7 +39,7 @@ def is_quiet() -> bool:
 
 def progress(*, total: int, desc: str, unit: str = "it", initial: int = 0) -> tqdm:
     """A progress bar on stderr (rate and ETA), silent when the run is quiet."""
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=True, file=sys.stderr,
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=total >= 100_000, file=sys.stderr,
                 disable=_quiet.get(), dynamic_ncols=True, mininterval=0.5, smoothing=0.05, leave=True)
 
 

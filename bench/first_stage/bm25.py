@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from bench.console import stage
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, stable_hash
@@ -95,6 +97,8 @@ class BM25:
                 raise CorruptEntry(folder, f"indexes {record.get('documents')} documents, the corpus has "
                                            f"{len(self._doc_ids)}")
             retriever = _bm25s().BM25.load(str(folder), load_vocab=True)
+            if not np.isfinite(np.asarray(retriever.scores["data"])).all():
+                raise CorruptEntry(folder, "holds NaN or infinite term scores")
         except CorruptEntry as exc:
             self.problems.append(quarantine(exc.path, exc.reason).as_dict())
             return None
