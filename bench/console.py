@@ -37,9 +37,12 @@ def is_quiet() -> bool:
     return _quiet.get()
 
 
-def progress(*, total: int, desc: str, unit: str = "it", initial: int = 0) -> tqdm:
-    """A progress bar on stderr (rate and ETA), silent when the run is quiet."""
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=total >= 100_000, file=sys.stderr,
+def progress(*, total: int | None, desc: str, unit: str = "it", initial: int = 0, scale: bool | None = None) -> tqdm:
+    """A progress bar on stderr (rate and ETA), silent when the run is quiet. `scale`: k/M prefixes
+    (default: for totals of 100k and more)."""
+    scale = (total or 0) >= 100_000 if scale is None else scale
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=scale, unit_divisor=1024 if unit == "B"
+                else 1000, file=sys.stderr,
                 disable=_quiet.get(), dynamic_ncols=True, mininterval=0.5, smoothing=0.05, leave=True)
 
 

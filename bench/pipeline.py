@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bench.console import run_log, stage
 from bench.data.records import Dataset, Run
 from bench.evaluate.measures import evaluate
 from bench.evaluate.summary import summary_table, to_markdown
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
-from bench.first_stage.base import FirstStage
-from bench.manifest import write_manifest
-from bench.console import run_log, stage
 from bench.executor.base import Executor
 from bench.executor.local import LocalExecutor
+from bench.first_stage.base import FirstStage
+from bench.manifest import write_manifest
 from bench.rerank.base import ModelUnavailable, Reranker
 from bench.rerank.scoring import score_candidates
 
@@ -170,7 +171,14 @@ def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor) -> pd.DataFra
     stage("loaded %s: %d documents, %d queries with judgements (split %s)", dataset.name, len(dataset.corpus),
           len(dataset.queries), dataset.split)
     depth = int(cfg.rerank_depth or cfg.top_k)
-    rerankers = {n: instantiate(node) for n, node in instantiate_named(cfg.get("reranker")).items()}
+    rerankers: dict[str, Reranker] = {}
+    for rr_name, node in instantiate_named(cfg.get("reranker")).items():
+        try:
+            rerankers[rr_name] = instantiate(node)
+        except InstantiationException as exc:  # Hydra wraps what a constructor raises
+            if not isinstance(exc.__cause__, ModelUnavailable):
+                raise
+            log.skipped.append({"system": rr_name, "reason": exc.__cause__.reason, "fix": exc.__cause__.fix})
     skipped_rerankers: set[str] = set()
     results: list[SystemResult] = []
     self_hits: dict[str, int] = {}

@@ -31,6 +31,7 @@ from http.client import HTTPResponse
 from pathlib import Path
 from typing import BinaryIO
 
+from bench.console import progress, stage
 from bench.data.beir import DatasetError
 
 BEIR_BASE_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets"
@@ -153,44 +154,21 @@ def stream(response: HTTPResponse, out: BinaryIO, url: str) -> dict[str, str]:
     length = response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
     md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    progress = Progress(url.rsplit("/", 1)[-1], total)
     received = 0
-    try:
-        while chunk := response.read(CHUNK_BYTES):
-            out.write(chunk)
-            md5.update(chunk)
-            sha256.update(chunk)
-            received += len(chunk)
-            progress.show(received)
-    except OSError as error:  # timeouts and resets mid-transfer
-        raise DatasetError(f"download of {url} failed after {received} bytes: {error}") from None
-    finally:
-        progress.close(received)
+    stage("downloading %s (%s)", url, f"{total / 1e6:.1f} MB" if total else "size unknown")
+    with progress(total=total, desc=f"download {url.rsplit('/', 1)[-1]}", unit="B", scale=True) as bar:
+        try:
+            while chunk := response.read(CHUNK_BYTES):
+                out.write(chunk)
+                md5.update(chunk)
+                sha256.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        except OSError as error:  # timeouts and resets mid-transfer
+            raise DatasetError(f"download of {url} failed after {received} bytes: {error}") from None
     if total is not None and received != total:
         raise DatasetError(f"download of {url} stopped early: received {received} of {total} bytes")
     return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
-
-
-class Progress:
-    """One line on stderr, rewritten at most every half second."""
-
-    def __init__(self, label: str, total: int | None) -> None:
-        self.label, self.total, self.last = label, total, 0.0
-
-    def show(self, received: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.5:
-            return
-        self.last = now
-        done = f"{received / 1e6:.1f} MB"
-        if self.total:
-            done += f" of {self.total / 1e6:.1f} MB ({100 * received // self.total}%)"
-        sys.stderr.write(f"\rdownloading {self.label}: {done}")
-        sys.stderr.flush()
-
-    def close(self, received: int) -> None:
-        self.show(received, force=True)
-        sys.stderr.write("\n")
 
 
 def verify(url: str, digests: dict[str, str], expected: dict[str, str]) -> str:

@@ -32,3 +32,7 @@ class ModelUnavailable(RuntimeError):
         self.model = model
         self.reason = reason
         self.fix = fix
+
+    def __reduce__(self):
+        # pickled by its three fields, so it survives a trip through a worker process (executor=ray)
+        return type(self), (self.model, self.reason, self.fix)
