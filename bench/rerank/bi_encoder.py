@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.console import advance
 from bench.models.sentence import LazySentenceTransformer, encode
 
 
@@ -44,7 +45,7 @@ class BiEncoderReranker:
         queries = sorted({q for q, _ in pairs})
         docs = sorted({d for _, d in pairs})
         q_vec = encode(encoder, queries, batch_size=self.batch_size, normalize=self.normalize)
-        d_vec = encode(encoder, docs, batch_size=self.batch_size, normalize=self.normalize)
+        d_vec = self._encode_reporting(encoder, docs, pairs=len(pairs))
         q_row = {q: i for i, q in enumerate(queries)}
         d_row = {d: i for i, d in enumerate(docs)}
         qi = np.fromiter((q_row[q] for q, _ in pairs), dtype=np.int64, count=len(pairs))
@@ -52,6 +53,18 @@ class BiEncoderReranker:
         scores = np.einsum("ij,ij->i", q_vec[qi], d_vec[di])
         self.scored_pairs += len(pairs)
         return scores.astype(np.float64).tolist()
+
+    def _encode_reporting(self, encoder, docs: list[str], *, pairs: int) -> np.ndarray:
+        """Documents encoded a few batches at a time, reporting progress in pairs (the unit of a reranker)."""
+        step = self.batch_size * 8
+        parts, reported = [], 0
+        for start in range(0, len(docs), step):
+            parts.append(encode(encoder, docs[start : start + step], batch_size=self.batch_size,
+                                normalize=self.normalize))
+            share = pairs * min(len(docs), start + step) // len(docs)
+            advance(share - reported)
+            reported = share
+        return np.concatenate(parts)
 
     def info(self) -> dict[str, object]:
         return {

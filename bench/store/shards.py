@@ -11,8 +11,11 @@ With `folder=None` nothing is read or written (the `cache=false` setting): every
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,23 @@ class ShardCounts:
                 "quarantined": self.quarantined}
 
 
+#: a temporary entry folder untouched this long was left by a writer that was killed
+STALE_AFTER_S = 3600
+
+
+def remove_stale_temporaries(folder: Path, *, older_than_s: float = STALE_AFTER_S) -> int:
+    """Delete `.tmp-*` folders that killed writers left in `folder`; a live writer's are recent and kept."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for item in folder.glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - item.stat().st_mtime > older_than_s:
+                shutil.rmtree(item, ignore_errors=True)
+                removed += 1
+    return removed
+
+
 @dataclass
 class ArrayShards:
     folder: Path | None
@@ -46,8 +66,10 @@ class ArrayShards:
 
     def __post_init__(self) -> None:
         self.counts = ShardCounts(total=self.total)
-        if self.folder is not None and self.describe:
-            self._write_description()
+        if self.folder is not None:
+            remove_stale_temporaries(self.folder)
+            if self.describe:
+                self._write_description()
 
     def path(self, index: int) -> Path:
         if self.folder is None:

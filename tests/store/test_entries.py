@@ -128,3 +128,16 @@ def test_writers_racing_for_one_entry_leave_one_good_entry(tmp_path):
     assert sum(won) == 1
     np.testing.assert_array_equal(read_array(tmp_path / "e", rows=50_000), np.arange(50_000) * 1.5)
     assert [p.name for p in tmp_path.iterdir()] == ["e"]
+
+
+def test_temporaries_left_by_killed_writers_are_swept_once_stale(tmp_path):
+    import os as _os
+
+    from bench.store.shards import remove_stale_temporaries
+
+    old, fresh = tmp_path / ".tmp-shard-00000-of-00002-abc", tmp_path / ".tmp-shard-00001-of-00002-def"
+    old.mkdir()
+    fresh.mkdir()
+    _os.utime(old, (1, 1))
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not old.exists() and fresh.exists()  # a live writer's folder is left alone
