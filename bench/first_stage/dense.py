@@ -122,7 +122,7 @@ class Dense:
               self.model, n, total, store.counts.reused, cached_docs)
         missing = [i for i, b in enumerate(blocks) if b is None]
         if missing:
-            step = max(1, self.batch_size * 16)
+            step = max(1, self.batch_size * 2)  # a progress update every two batches
             with progress(total=n, initial=cached_docs, desc=f"encode {self.name}", unit="doc") as bar:
                 for i in missing:
                     lo, hi = bounds[i]

@@ -56,7 +56,7 @@ class BiEncoderReranker:
 
     def _encode_reporting(self, encoder, docs: list[str], *, pairs: int) -> np.ndarray:
         """Documents encoded a few batches at a time, reporting progress in pairs (the unit of a reranker)."""
-        step = self.batch_size * 8
+        step = self.batch_size * 2  # a progress update every two batches
         parts, reported = [], 0
         for start in range(0, len(docs), step):
             parts.append(encode(encoder, docs[start : start + step], batch_size=self.batch_size,

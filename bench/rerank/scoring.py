@@ -124,10 +124,19 @@ def _run_tasks(
     executor: Executor, reranker: Reranker, replica: Callable[[], Reranker], label: str, total: int, cached: int,
 ) -> None:
     reported = [0]  # pairs the engine has reported inside the task now running (in-process executors)
+    # In this process the bar appears with the first scored batch, so a reranker whose model cannot be
+    # had is skipped without drawing one; a remote executor reports per shard, so its bar starts now.
+    bars: list = [] if executor.name == "local" else [progress(total=total, initial=cached, desc=f"rerank {label}",
+                                                                unit="pair")]
+
+    def bar():
+        if not bars:
+            bars.append(progress(total=total, initial=cached, desc=f"rerank {label}", unit="pair"))
+        return bars[0]
 
     def on_batch(n: int) -> None:
         reported[0] += n
-        bar.update(n)
+        bar().update(n)
 
     def on_done(task: ScoreTask, scores: np.ndarray) -> None:
         keys = keys_of[task.shard]
@@ -143,11 +152,15 @@ def _run_tasks(
                              "was cached. Check the model's dtype (float16 overflow?) and inputs")
         shards.save(task.shard, scores)
         _fill(out, keys, scores)
-        bar.update(max(0, len(keys) - reported[0]))
+        bar().update(max(0, len(keys) - reported[0]))
         reported[0] = 0
 
-    with progress(total=total, initial=cached, desc=f"rerank {label}", unit="pair") as bar, reporting(on_batch):
-        executor.score(tasks, reranker=reranker, replica=replica, on_done=on_done)
+    try:
+        with reporting(on_batch):
+            executor.score(tasks, reranker=reranker, replica=replica, on_done=on_done)
+    finally:
+        for shown in bars:
+            shown.close()
 
 
 def _fill(out: Run, keys: list[tuple[str, str]], scores: np.ndarray) -> None:

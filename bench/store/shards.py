@@ -68,8 +68,6 @@ class ArrayShards:
         self.counts = ShardCounts(total=self.total)
         if self.folder is not None:
             remove_stale_temporaries(self.folder)
-            if self.describe:
-                self._write_description()
 
     def path(self, index: int) -> Path:
         if self.folder is None:
@@ -100,6 +98,8 @@ class ArrayShards:
         """Record a computed shard (counted as computed) and write it when there is a cache folder."""
         self.counts.computed += 1
         if self.folder is not None:
+            if self.describe:
+                self._write_description()
             write_array(self.path(index), array, meta={"shard": index, "of": self.total, **(meta or {})})
 
     def _write_description(self) -> None:
