@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,6 +43,12 @@ class RunLog:
     skipped: list[dict[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     quarantined: list[dict[str, str]] = field(default_factory=list)
+    pairs_skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def skip(self, name: str, exc: ModelUnavailable, node: DictConfig | None) -> None:
+        revision = node.get("revision") if node is not None else None
+        self.skipped.append({"system": name, "model": exc.model, "revision": revision, "reason": exc.reason,
+                             "fix": exc.fix})
 
 
 def remove_self_hits(run: Run) -> tuple[Run, int]:
@@ -89,17 +96,18 @@ def _evaluate_system(
 
 
 def _run_reranker(
-    name: str, rr_name: str, node: DictConfig, reranker: Reranker, dataset: Dataset, candidates: Run, cfg: DictConfig,
-    log: RunLog, executor: Executor,
+    name: str, rr_name: str, node: DictConfig | None, reranker: Reranker, dataset: Dataset, candidates: Run,
+    cfg: DictConfig, log: RunLog, executor: Executor,
 ) -> Run | None:
     started = time.perf_counter()
     try:
         scored = score_candidates(
-            reranker, dataset, candidates, identity=reranker_identity(node), shard_queries=int(cfg.shard.queries),
-            executor=executor, replica=partial(instantiate, node), cache=bool(cfg.cache), label=name,
+            reranker, dataset, candidates, identity=reranker_identity(node) if node is not None else None,
+            shard_queries=int(cfg.shard.queries), executor=executor,
+            replica=partial(instantiate, node) if node is not None else None, cache=bool(cfg.cache), label=name,
         )
     except ModelUnavailable as exc:
-        log.skipped.append({"system": rr_name, "reason": exc.reason, "fix": exc.fix})
+        log.skip(rr_name, exc, node)
         return None
     log.timings[f"rerank:{name}"] = time.perf_counter() - started
     log.systems[name]["score_cache"] = scored.cache_status
@@ -110,6 +118,40 @@ def _run_reranker(
     return scored.run
 
 
+def same_model(first_stage: object, reranker: object) -> str | None:
+    """The model id when a bi-encoder would rescore the candidates of a dense first stage using that very
+    model (the order cannot change: nothing to measure); else None."""
+    fs_info, rr_info = first_stage.info(), reranker.info()  # type: ignore[attr-defined]
+    if fs_info.get("kind") == "dense" and rr_info.get("kind") == "bi_encoder" \
+            and fs_info.get("model") == rr_info.get("model") and fs_info.get("revision") == rr_info.get("revision"):
+        return str(fs_info["model"])
+    return None
+
+
+def skipped_block(skipped: list[dict[str, str]]) -> str:
+    """One block for every model that could not be had, each with the commands that fix it."""
+    if not skipped:
+        return ""
+    width = max(len(s["system"]) for s in skipped)
+    lines = [f"skipped {len(skipped)} reranker{'s' if len(skipped) > 1 else ''} whose model cannot be had here:"]
+    for skip in skipped:
+        lines.append(f"  {skip['system']:<{width}}  {skip['reason']}")
+    hub = [s for s in skipped if s.get("model") and not s["model"].startswith((".", "/", "~"))]
+    if hub:
+        lines.append("to fix, download each once with network access (huggingface_hub's CLI):")
+        for skip in hub:
+            revision = f" --revision {skip['revision']}" if skip.get("revision") else ""
+            lines.append(f"  hf download {skip['model']}{revision}")
+        lines.append("or add the override that points at a local copy of the checkpoint:")
+        for skip in hub:
+            folder = skip["model"].rsplit("/", 1)[-1]
+            lines.append(f"  'reranker.{skip['system']}.model=/path/to/{folder}'")
+    others = [s for s in skipped if s not in hub]
+    for skip in others:
+        lines.append(f"  {skip['system']}: {skip['fix']}")
+    return "\n".join(lines) + "\n"
+
+
 def _quiet_libraries() -> None:
     """transformers draws a progress bar for every weight load; the run prints its own summary."""
     from transformers.utils import logging as hf_logging
@@ -117,8 +159,23 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
-def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
-    """Run the configured study and write its tidy files into `out_dir`; return metrics rows."""
+def run(
+    cfg: DictConfig,
+    out_dir: Path | None = None,
+    *,
+    dataset: Dataset | None = None,
+    first_stages: Mapping[str, FirstStage] | None = None,
+    rerankers: Mapping[str, Reranker] | None = None,
+    show: bool = True,
+) -> pd.DataFrame:
+    """Run the configured study and write its tidy files into `out_dir`; return metrics rows.
+
+    `show`: print the results table and notes on stdout (the command does; `bench.run` returns them).
+
+    `dataset` replaces the configured one; `first_stages` and `rerankers` ({name: object}) are added
+    to the configured ones (an object replaces a configured system of the same name). Objects that
+    come without a config are not cached (bench cannot tell when their scores would change).
+    """
     out_dir = Path(out_dir or cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_log(out_dir, quiet=bool(cfg.get("quiet", False))):
@@ -128,11 +185,21 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> pd.DataFrame:
             return runner(cfg=cfg, out_dir=out_dir)
         executor = make_executor(cfg)
         try:
-            return _run_study(cfg, out_dir, executor)
+            return _run_study(cfg, out_dir, executor, Supplied(dataset, dict(first_stages or {}),
+                                                               dict(rerankers or {})), show=show)
         finally:
             close = getattr(executor, "close", None)
             if callable(close):
                 close()
+
+
+@dataclass
+class Supplied:
+    """Objects handed to `run` from Python instead of (or beside) the config."""
+
+    dataset: Dataset | None = None
+    first_stages: dict[str, FirstStage] = field(default_factory=dict)
+    rerankers: dict[str, Reranker] = field(default_factory=dict)
 
 
 def make_executor(cfg: DictConfig) -> Executor:
@@ -161,30 +228,39 @@ def _first_stage_run(first_stage: FirstStage, fs_name: str, dataset: Dataset, cf
     return top_n(fs_run, int(cfg.top_k))
 
 
-def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor) -> pd.DataFrame:
+def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor, supplied: Supplied, *, show: bool = True
+               ) -> pd.DataFrame:
     _quiet_libraries()
     log = RunLog()
     started = time.perf_counter()
-    stage("loading dataset %s", cfg.dataset.get("name") or cfg.dataset.get("path") or cfg.dataset._target_)
-    dataset: Dataset = instantiate(cfg.dataset)
+    if supplied.dataset is not None:
+        dataset = supplied.dataset
+    else:
+        stage("loading dataset %s", cfg.dataset.get("name") or cfg.dataset.get("path") or cfg.dataset._target_)
+        dataset = instantiate(cfg.dataset)
     log.timings["load_dataset"] = time.perf_counter() - started
     stage("loaded %s: %d documents, %d queries with judgements (split %s)", dataset.name, len(dataset.corpus),
           len(dataset.queries), dataset.split)
     depth = int(cfg.rerank_depth or cfg.top_k)
     rerankers: dict[str, Reranker] = {}
-    for rr_name, node in instantiate_named(cfg.get("reranker")).items():
+    nodes = {n: node for n, node in instantiate_named(cfg.get("reranker")).items() if n not in supplied.rerankers}
+    for rr_name, node in nodes.items():
         try:
             rerankers[rr_name] = instantiate(node)
         except InstantiationException as exc:  # Hydra wraps what a constructor raises
             if not isinstance(exc.__cause__, ModelUnavailable):
                 raise
-            log.skipped.append({"system": rr_name, "reason": exc.__cause__.reason, "fix": exc.__cause__.fix})
+            log.skip(rr_name, exc.__cause__, node)
+    rerankers.update(supplied.rerankers)
+    first_stages: dict[str, FirstStage | DictConfig] = {
+        n: node for n, node in instantiate_named(cfg.first_stage).items() if n not in supplied.first_stages}
+    first_stages.update(supplied.first_stages)
     skipped_rerankers: set[str] = set()
     results: list[SystemResult] = []
     self_hits: dict[str, int] = {}
 
-    for fs_name, fs_node in instantiate_named(cfg.first_stage).items():
-        first_stage: FirstStage = instantiate(fs_node)
+    for fs_name, fs_item in first_stages.items():
+        first_stage: FirstStage = instantiate(fs_item) if isinstance(fs_item, DictConfig) else fs_item
         fs_run = _first_stage_run(first_stage, fs_name, dataset, cfg, log, self_hits)
         results.append(_evaluate_system(dataset, fs_name, fs_run, cfg, out_dir, log))
         candidates = top_n(fs_run, depth)
@@ -192,9 +268,15 @@ def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor) -> pd.DataFra
             if rr_name in skipped_rerankers:
                 continue
             name = system_name(fs_name, rr_name)
-            node = cfg.reranker[rr_name]
+            same = same_model(first_stage, reranker)
+            if same:
+                log.pairs_skipped.append({"system": name, "model": same})
+                stage("not running %s: %s rescoring the candidates of the model that retrieved them gives the "
+                      "same order", name, same)
+                continue
+            node = nodes.get(rr_name)
             log.systems[name] = {"first_stage": fs_name, "reranker": rr_name, "rerank_depth": depth,
-                                 "facts": _facts(node)}
+                                 "facts": _facts(node) if node is not None else {}}
             scores = _run_reranker(name, rr_name, node, reranker, dataset, candidates, cfg, log, executor)
             if scores is None:
                 skipped_rerankers.add(rr_name)
@@ -216,21 +298,32 @@ def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor) -> pd.DataFra
         "executor": executor.info(),
         "systems": log.systems,
         "skipped": log.skipped,
+        "pairs_not_run": log.pairs_skipped,
         "cache_entries_quarantined": log.quarantined,
         "self_hits_removed": self_hits,
         "timings_s": {k: round(v, 4) for k, v in log.timings.items()},
         "seed": cfg.seed,
     })
     stage("wrote %s", out_dir)
+    if show:
+        _print_outcome(markdown, self_hits, log, out_dir)
+    return metrics
+
+
+def _print_outcome(markdown: str, self_hits: dict[str, int], log: RunLog, out_dir: Path) -> None:
+    """The table and every note a person must see, on stdout."""
     print(markdown, end="")
     for fs_name, count in self_hits.items():
         if count:
             print(f"{fs_name}: removed {count} retrieved documents whose id equals the query id (BEIR's "
                   "convention, remove_self_hits=true); set remove_self_hits=false if ids are unrelated here")
-    for skip in log.skipped:
-        print(f"skipped {skip['system']}: {skip['reason']}. To fix: {skip['fix']}")
+    for pair in log.pairs_skipped:
+        print(f"not run: {pair['system']} (rescoring with {pair['model']}, the model that retrieved the "
+              "candidates, gives the same order)")
+    block = skipped_block(log.skipped)
+    if block:
+        print(block, end="")
     if log.quarantined:
         print(f"{len(log.quarantined)} cache entries failed verification and were recomputed "
               "(listed in manifest.json under cache_entries_quarantined)")
     print(f"results in {out_dir}")
-    return metrics

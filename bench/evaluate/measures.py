@@ -84,3 +84,8 @@ def aggregate(values: Iterable[QueryValue]) -> dict[str, float]:
         sums[v.measure] = sums.get(v.measure, 0.0) + v.value
         counts[v.measure] = counts.get(v.measure, 0) + 1
     return {m: sums[m] / counts[m] for m in sums}
+
+
+def evaluate_run(qrels: Qrels, run: Run, measures: Sequence[str] = DEFAULT_MEASURES) -> dict[str, float]:
+    """The mean of each measure over the queries of `qrels` (a query missing from `run` scores 0)."""
+    return aggregate(evaluate(qrels, run, measures))

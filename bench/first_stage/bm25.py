@@ -107,7 +107,7 @@ class BM25:
             return None
         return retriever
 
-    def search(self, queries: Mapping[str, str], *, top_k: int) -> Run:
+    def search(self, queries: Mapping[str, str], top_k: int = 100) -> Run:
         if self._retriever is None:
             raise RuntimeError("BM25.search called before index()")
         query_ids = list(queries)

@@ -142,7 +142,7 @@ class Dense:
         self.cache_hit = total > 0 and store.counts.computed == 0
         self._indexed = True
 
-    def search(self, queries: Mapping[str, str], *, top_k: int) -> Run:
+    def search(self, queries: Mapping[str, str], top_k: int = 100) -> Run:
         if not self._indexed:
             raise RuntimeError("Dense.search called before index()")
         query_ids = list(queries)

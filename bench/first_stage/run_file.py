@@ -49,7 +49,7 @@ class RunFile:
     def index(self, corpus: Mapping[str, Document]) -> None:
         self._corpus_ids = set(corpus)
 
-    def search(self, queries: Mapping[str, str], *, top_k: int) -> Run:
+    def search(self, queries: Mapping[str, str], top_k: int = 100) -> Run:
         out: Run = {}
         for qid in queries:
             docs = self._run.get(qid)

@@ -130,3 +130,29 @@ def test_jina_tiny_config_runs_a_local_jinabert_checkpoint_natively(compose, tin
     info = manifest["systems"]["bm25>>jina-tiny"]["info"]
     assert info["architecture"] == "jinabert" and info["source"] == "local"
     assert manifest["config"]["reranker"]["jina-tiny"]["trust_remote_code"] is False
+
+
+def test_a_bi_encoder_never_rescores_its_own_dense_candidates(compose, tiny_beir, tmp_path, capsys):
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=[bm25,dense]", "reranker=[biencoder]")
+    metrics = run(cfg, out_dir=tmp_path)
+    assert set(metrics.system) == {"bm25", "bm25>>biencoder", "dense"}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["pairs_not_run"] == [{"system": "dense>>biencoder",
+                                          "model": "sentence-transformers/all-MiniLM-L6-v2"}]
+    out = capsys.readouterr().out
+    assert out.count("not run: dense>>biencoder") == 1
+
+
+def test_models_that_cannot_be_had_are_one_block_of_exact_fix_commands(compose, tiny_beir, tmp_path, capsys):
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=[bm25,dense]",
+                  "reranker=[jina-tiny,bge-base]", "reranker.bge-base.revision=abc123")
+    run(cfg, out_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("skipped 2 rerankers whose model cannot be had here:") == 1
+    assert "  hf download jinaai/jina-reranker-v1-tiny-en\n" in out
+    assert "  hf download BAAI/bge-reranker-base --revision abc123\n" in out
+    assert "  'reranker.jina-tiny.model=/path/to/jina-reranker-v1-tiny-en'\n" in out
+    assert "  'reranker.bge-base.model=/path/to/bge-reranker-base'\n" in out
+    assert "To fix" not in out  # no per-model repetition
+    [tiny, bge] = json.loads((tmp_path / "manifest.json").read_text())["skipped"]
+    assert (tiny["model"], bge["revision"]) == ("jinaai/jina-reranker-v1-tiny-en", "abc123")
