@@ -33,9 +33,12 @@ def _hydra_main() -> None:
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
     def app(cfg: DictConfig) -> None:
+        out_dir = Path(cfg.output_dir or HydraConfig.get().runtime.output_dir)
+        if not cfg.get("quiet", False):  # said before the heavy imports (torch, transformers), a few seconds
+            print(f"bench: starting, results will be in {out_dir}", file=sys.stderr, flush=True)
         from bench.pipeline import run
 
-        run(cfg, out_dir=Path(cfg.output_dir or HydraConfig.get().runtime.output_dir))
+        run(cfg, out_dir=out_dir)
 
     app()
 

@@ -113,8 +113,6 @@ def _run_reranker(
     log.systems[name]["score_cache"] = scored.cache_status
     log.systems[name]["shards"] = scored.counts.as_dict()
     log.quarantined.extend(p.as_dict() for p in scored.problems)
-    if scored.cache_status == "hit":
-        stage("%s: scores reused from the cache (%d shards)", name, scored.counts.reused)
     return scored.run
 
 
