@@ -40,6 +40,7 @@ _EXPORTS = {
     "FirstStage": "bench.first_stage.base:FirstStage",
     "BM25": "bench.first_stage.bm25:BM25",
     "Dense": "bench.first_stage.dense:Dense",
+    "Hybrid": "bench.first_stage.hybrid:Hybrid",
     "Reranker": "bench.rerank.base:Reranker",
     "ModelUnavailable": "bench.rerank.base:ModelUnavailable",
     "CrossEncoderReranker": "bench.rerank.cross_encoder:CrossEncoderReranker",

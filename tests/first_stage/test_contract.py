@@ -10,6 +10,7 @@ from bench.data.sources import local
 from bench.first_stage.base import FirstStage
 from bench.first_stage.bm25 import BM25
 from bench.first_stage.dense import Dense
+from bench.first_stage.hybrid import Hybrid
 from bench.first_stage.run_file import RunFile
 
 
@@ -25,6 +26,7 @@ def _run_file(tmp_path: Path) -> RunFile:
 FACTORIES = {
     "bm25": lambda tmp: BM25(),
     "dense": lambda tmp: Dense(device="cpu"),
+    "hybrid": lambda tmp: Hybrid(components={"bm25": BM25(), "dense": Dense(device="cpu")}),
     "run_file": _run_file,
 }
 

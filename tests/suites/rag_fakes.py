@@ -20,8 +20,10 @@ class RankingEmbedder:
     (n - i), so inner products reproduce the order exactly. Chunks not in an order score 0.
     """
 
-    def __init__(self, *, name: str = "fake", qa: QASet, orders: Mapping[str, Sequence[str]]) -> None:
+    def __init__(self, *, name: str = "fake", qa: QASet, orders: Mapping[str, Sequence[str]],
+                 model: str | None = None) -> None:
         self.name = name
+        self.model = model
         self.chunk_ids = list(qa.corpus)
         self.row_of_text = {text: i for i, text in enumerate(qa.corpus.values())}
         self.order_of_text = {qa.queries[q]: list(order) for q, order in orders.items()}
@@ -43,10 +45,12 @@ class RankingEmbedder:
         return out
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": "fake", "orders": self.order_of_text}
+        model = {} if self.model is None else {"model": self.model, "revision": None, "normalize": True}
+        return {"kind": "fake", "orders": self.order_of_text, **model}
 
     def info(self) -> dict[str, Any]:
-        return {"kind": "fake"}
+        return {"kind": "fake"} if self.model is None else {"kind": "fake", "model": self.model, "revision": None,
+                                                            "normalize": True}
 
 
 class RecordingReranker:
@@ -70,3 +74,15 @@ class RecordingReranker:
 
     def info(self) -> dict[str, object]:
         return {"kind": "recording", "pairs": len(self.seen)}
+
+
+class FakeBiEncoder(RecordingReranker):
+    """A recording reranker that says it is a bi-encoder of `model` (as BiEncoderReranker.info() does)."""
+
+    def __init__(self, *, name: str = "biencoder", model: str, revision: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.model = model
+        self.revision = revision
+
+    def info(self) -> dict[str, object]:
+        return {"kind": "bi_encoder", "model": self.model, "revision": self.revision, "pairs": len(self.seen)}

@@ -144,6 +144,10 @@ def run_suite(*, cfg: DictConfig, out_dir: Path, **params: Any) -> pd.DataFrame:
     for name in qa.report.get("documents", {}).get("empty", []):
         print(f"no text in document {name}: left out")
     for skipped in log.skipped:
+        if skipped["kind"] == "pair":  # a choice, not a failure: worded like the BEIR pipeline's pairs not run
+            print(f"not run: {skipped['system']} (rescoring with {skipped['model']}, the model that retrieved "
+                  "the chunks, gives the same order)")
+            continue
         print(f"skipped {skipped['kind']} {skipped['system']}: {skipped['reason']}. To fix: {skipped['fix']}")
     print(f"results in {out_dir}")
     return metrics
@@ -304,6 +308,46 @@ def build_embedders(nodes: Mapping[str, Any], log: RunLog) -> dict[str, Embedder
     return embedders
 
 
+#: why an embedding x bi-encoder pair of one model is not run (manifest "skipped", kind "pair")
+SAME_MODEL_REASON = "rescoring with the model that retrieved gives the same order"
+
+
+def model_key(model: object) -> str:
+    """A model id as compared across embedders and rerankers: a folder by its absolute path, a hub id as written."""
+    text = str(model).strip().rstrip("/")
+    if text.startswith((".", "/", "~")):
+        return str(Path(text).expanduser().resolve())
+    return text
+
+
+def rescores_with_the_same_model(embedding: Mapping[str, Any], reranker: Reranker) -> bool:
+    """True when `reranker` is a bi-encoder that would encode exactly as the embedding model did.
+
+    `embedding` is the embedder's info(): the same model id and revision, no query or document prefix
+    and the same normalisation give the same vectors, so rescoring the top 10 gives back their order.
+    """
+    info = reranker.info() if callable(getattr(reranker, "info", None)) else {}
+    if info.get("kind") != "bi_encoder" or info.get("model") is None or embedding.get("model") is None:
+        return False
+    if model_key(info["model"]) != model_key(embedding["model"]):
+        return False
+    if info.get("revision") != embedding.get("revision"):
+        return False
+    if embedding.get("query_prefix") or embedding.get("document_prefix"):
+        return False  # the embedder's prefixes change its vectors; the reranker has none
+    normalize = getattr(reranker, "normalize", None)
+    return normalize is None or "normalize" not in embedding or bool(normalize) == bool(embedding["normalize"])
+
+
+def skip_pair(log: RunLog, emb_name: str, rr_name: str, model: str) -> None:
+    """Record an embedding x reranker pair that is not run: one model both retrieving and rescoring."""
+    log.skipped.append({
+        "system": system_name(emb_name, rr_name), "kind": "pair", "model": model, "reason": SAME_MODEL_REASON,
+        "fix": f"nothing to fix, the {emb_name} row shows that order; to rescore with another bi-encoder, "
+               f"set reranker.{rr_name}.model=<another sentence-transformers model>",
+    })
+
+
 def build_rerankers(nodes: Mapping[str, DictConfig], log: RunLog) -> dict[str, Reranker]:
     rerankers: dict[str, Reranker] = {}
     for name, node in nodes.items():
@@ -377,7 +421,11 @@ def evaluate_protocol(
     cache: bool = True,
     reranker_nodes: Mapping[str, DictConfig] | None = None,
 ) -> list[SystemResult]:
-    """Hit rate and MRR of every embedding model, alone and followed by every reranker."""
+    """Hit rate and MRR of every embedding model, alone and followed by every reranker.
+
+    A bi-encoder reranker of the embedding's own model is not run after it (the same order again):
+    that pair is recorded in `log.skipped` with kind "pair".
+    """
     hit, mrr = settings.measures
     qrels = qa.qrels()
     dataset = qa.as_dataset()
@@ -399,13 +447,17 @@ def evaluate_protocol(
             skip(log, "embedding", emb_name, exc)
             continue
         log.timings[f"retrieve:{emb_name}"] = time.perf_counter() - started
+        emb_info = embedder.info()
         # first_stage / rerank_depth: the keys every bench run's manifest uses for its systems
         log.systems[emb_name] = {"first_stage": emb_name, "embedding": emb_name, "reranker": None,
                                  "retrieve_k": settings.retrieve_k, "top_k": settings.rerank_k,
-                                 "info": embedder.info()}
+                                 "info": emb_info}
         record(emb_name, {q: docs[: settings.rerank_k] for q, docs in candidates.items()})
         for rr_name, reranker in rerankers.items():
             if rr_name in skipped:
+                continue
+            if rescores_with_the_same_model(emb_info, reranker):
+                skip_pair(log, emb_name, rr_name, str(emb_info["model"]))
                 continue
             name = system_name(emb_name, rr_name)
             started = time.perf_counter()
