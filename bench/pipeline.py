@@ -48,7 +48,7 @@ class RunLog:
     def skip(self, name: str, exc: ModelUnavailable, node: DictConfig | None) -> None:
         revision = node.get("revision") if node is not None else None
         self.skipped.append({"system": name, "model": exc.model, "revision": revision, "reason": exc.reason,
-                             "fix": exc.fix})
+                             "fix": exc.fix, **({"hub_id": exc.hub_id} if exc.hub_id else {})})
 
 
 def remove_self_hits(run: Run) -> tuple[Run, int]:
@@ -134,15 +134,15 @@ def skipped_block(skipped: list[dict[str, str]]) -> str:
     lines = [f"skipped {len(skipped)} reranker{'s' if len(skipped) > 1 else ''} whose model cannot be had here:"]
     for skip in skipped:
         lines.append(f"  {skip['system']:<{width}}  {skip['reason']}")
-    hub = [s for s in skipped if s.get("model") and not s["model"].startswith((".", "/", "~"))]
+    hub = [s for s in skipped if s.get("hub_id")]
     if hub:
         lines.append("to fix, download each once with network access (huggingface_hub's CLI):")
         for skip in hub:
             revision = f" --revision {skip['revision']}" if skip.get("revision") else ""
-            lines.append(f"  hf download {skip['model']}{revision}")
+            lines.append(f"  hf download {skip['hub_id']}{revision}")
         lines.append("or add the override that points at a local copy of the checkpoint:")
         for skip in hub:
-            folder = skip["model"].rsplit("/", 1)[-1]
+            folder = skip["hub_id"].rsplit("/", 1)[-1]
             lines.append(f"  'reranker.{skip['system']}.model=/path/to/{folder}'")
     others = [s for s in skipped if s not in hub]
     for skip in others:

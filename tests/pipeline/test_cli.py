@@ -23,11 +23,14 @@ def test_default_main_job_on_the_demo_prints_the_table(tmp_path):
     done = bench(f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| system (nDCG@10) | demo | avg | Δ vs first stage |" in done.stdout
-    for system in ("| bm25 |", "| dense |", "| bm25>>biencoder |", "| dense>>biencoder |"):
+    for system in ("| bm25 |", "| dense |", "| hybrid |", "| bm25>>biencoder |", "| hybrid>>biencoder |"):
         assert system in done.stdout
-    # the zoo's cross-encoders cannot be had offline: each is named once with a fix
-    assert done.stdout.count("skipped ") == 5
-    assert "To fix:" in done.stdout
+    # the bi-encoder is the dense stage's own model: that pair is not run, and said once
+    assert "| dense>>biencoder |" not in done.stdout and done.stdout.count("not run: dense>>biencoder") == 1
+    # the zoo's cross-encoders cannot be had offline: one block, with the exact commands that fix each
+    assert done.stdout.count("skipped 5 rerankers whose model cannot be had here:") == 1
+    assert done.stdout.count("hf download ") == 5 and "hf download jinaai/jina-reranker-v1-tiny-en" in done.stdout
+    assert "'reranker.jina-tiny.model=/path/to/jina-reranker-v1-tiny-en'" in done.stdout
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     bm25 = metrics[(metrics.system == "bm25") & (metrics.measure == "nDCG@10")].value.item()
     assert 0.0 < bm25 < 1.0
@@ -65,3 +68,24 @@ def test_bad_dataset_path_is_a_clear_error(tmp_path):
     done = bench("dataset=local", f"dataset.path={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'out'}")
     assert done.returncode != 0
     assert str(tmp_path / "nowhere") in done.stderr
+
+
+def test_a_sweep_over_a_setting_aggregates_with_the_setting_as_a_column(tmp_path):
+    """top_k=10,20 changes BM25's R@100: one study with a top_k column, not "these runs are not one study"."""
+    sweep = tmp_path / "sweep"
+    done = bench("-m", "dataset=demo", "first_stage=bm25", "reranker=none", "top_k=10,20", "quiet=true",
+                 f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    agg = subprocess.run([sys.executable, "-m", "bench", "aggregate", str(sweep)], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert agg.returncode == 0, agg.stderr[-3000:]
+    assert "Traceback" not in agg.stderr
+    assert "| system (nDCG@10) | top_k | demo | avg | Δ vs first stage |" in agg.stdout
+    table = pd.read_csv(sweep / "aggregate_metrics.csv")
+    assert list(table.columns[:3]) == ["dataset", "system", "top_k"]
+    assert set(table.system) == {"bm25"}
+    recall = table[table.measure == "R@100"].set_index("top_k").value
+    assert sorted(recall.index) == [10, 20] and recall[10] < recall[20]
+    for top_k in (10, 20):  # each row is its own job's number
+        own = pd.read_csv(sweep / str(top_k // 10 - 1) / "metrics.csv").set_index("measure").value
+        assert recall[top_k] == own["R@100"]

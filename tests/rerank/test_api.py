@@ -345,7 +345,8 @@ def test_a_run_uses_the_api_skips_without_a_key_and_keeps_keys_out_of_its_files(
     out = tmp_path / "out"
     run(cfg, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["skipped"] == [{"system": "cohere", "reason": "the API key variable COHERE_API_KEY is not set",
+    assert manifest["skipped"] == [{"system": "cohere", "model": "rerank-english-v3.0", "revision": None,
+                                    "reason": "the API key variable COHERE_API_KEY is not set",
                                     "fix": "set COHERE_API_KEY to an API key for https://api.cohere.com/v1/rerank"}]
     info = next(s["info"] for s in manifest["systems"].values() if s.get("reranker") == "jina-base")
     assert info["requests"] == len(server.requests) > 0
