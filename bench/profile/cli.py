@@ -4,6 +4,7 @@
     bench profile profile=targets          the issue's targets, written to reports/benchmarks/
     bench profile profile=zoo device=cuda  the six architectures, on a GPU
     bench profile --cfg job                print the composed config and stop
+    bench profile pairs.dataset=PATH       BM25 candidates of another BEIR folder (default: the shipped demo set)
 
 The run's files go to reports/profile/<timestamp>/ unless `hydra.run.dir=` or `output_dir=` says otherwise.
 """
@@ -19,21 +20,54 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_RUN_DIR = "reports/profile/${now:%Y-%m-%d_%H-%M-%S}"
 
 
+def dataset_override_advice(argv: list[str]) -> str | None:
+    """The message for `dataset=...` / `dataset.path=...`: the plain `bench` command's keys, which
+    `bench profile` has not (Hydra would only say "Could not override 'dataset'"). None when absent."""
+    given = [arg for arg in argv if arg.lstrip("+~").split("=", 1)[0].split(".", 1)[0] == "dataset"]
+    if not given:
+        return None
+    path = None
+    for arg in given:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key == "dataset.path":
+            path = value
+        elif key == "dataset" and value == "demo":
+            path = path or "null"
+    kept = [arg for arg in argv if arg not in given]
+    command = " ".join(["bench", "profile", *kept, f"pairs.dataset={path or '/path/to/beir-folder'}"])
+    return (
+        f"bench profile: {' '.join(given)}: `dataset` is a key of the plain `bench` command; `bench profile` "
+        f"takes its pairs from `pairs.dataset` (a BEIR folder, or null for the demo set shipped with bench):\n"
+        f"    {command}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    advice = dataset_override_advice(argv)
+    if advice:
+        print(advice, file=sys.stderr)
+        return 2
     register()
     if not any(arg.startswith("hydra.run.dir=") for arg in argv):
         argv.insert(0, f"hydra.run.dir={DEFAULT_RUN_DIR}")  # before any --flag, so argparse keeps it
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=PRIMARY)
     def app(cfg: DictConfig) -> None:
+        from bench.data.beir import DatasetError
         from bench.profile.run import run
 
-        run(cfg, Path(cfg.output_dir or HydraConfig.get().runtime.output_dir))
+        try:
+            run(cfg, Path(cfg.output_dir or HydraConfig.get().runtime.output_dir))
+        except Exception as exc:  # a folder that cannot be read: its message says what to type, no traceback
+            cause = exc if isinstance(exc, DatasetError) else exc.__cause__
+            if isinstance(cause, DatasetError):
+                sys.exit(f"bench profile: {cause}")
+            raise
 
     saved = sys.argv
     sys.argv = ["bench-profile", *argv]

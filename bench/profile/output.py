@@ -81,16 +81,76 @@ def format_table(rows: Sequence[Mapping[str, object]], spreads: Mapping[int, Map
     return "\n".join(out)
 
 
+TOY = "toy shape, random weights"
+
+
+def weights_kind(entry: Mapping[str, object] | None) -> str:
+    """What a profiled system ran, from its manifest entry ("systems" of a profile's manifest.json):
+
+    "toy shape, random weights"   inline facts naming no published model (toy-bert, toy-jina)
+    "real shape, random weights"  a published model's shape (facts.model), seeded random weights
+    "pretrained"                  the real checkpoint (`systems.<name>.pretrained=true`)
+    ""                            the entry does not say (not a profile run)
+    """
+    if not isinstance(entry, Mapping):
+        return ""
+    facts = entry.get("facts") if isinstance(entry.get("facts"), Mapping) else {}
+    weights = str(entry.get("weights") or "")
+    if weights == "pretrained":
+        return "pretrained"
+    if not weights.startswith("random"):
+        return ""
+    return "real shape, random weights" if facts.get("model") else TOY
+
+
 def _batch_value(label: str) -> int:
     return int(str(label).removeprefix("tok"))
 
 
-def draw_plots(rows: Sequence[Mapping[str, object]], out_dir: Path) -> list[Path]:
-    """throughput_vs_batch.png, latency_vs_k.png, memory_vs_max_length.png, where the rows allow each."""
-    import matplotlib
+def batch_text(label: object) -> str:
+    """How a batch knob reads in a legend: `tok16384` -> "token budget 16384", `32` -> "batch 32"."""
+    text = str(label)
+    return f"token budget {text.removeprefix('tok')}" if text.startswith("tok") else f"batch {text}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def plain_number(value: float, _position: object = None) -> str:
+    """A tick label: 4, 16, 16384 (never 2^2 or 1.6e4)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _legend_label(key: tuple, keys: Sequence[str], kinds: Mapping[str, str]) -> str:
+    """("toy-bert", "float32", 32) over (system, dtype, batch) -> "toy-bert float32, batch 32"."""
+    named = dict(zip(keys, key, strict=True))
+    label = f"{named['system']} {named['dtype']}"
+    if "max_length" in named:
+        label += f", max_length {named['max_length']}"
+    if "batch" in named:
+        label += f", {batch_text(named['batch'])}"
+    kind = kinds.get(str(named["system"]))
+    return f"{label} ({kind})" if kind else label
+
+
+#: name -> (rows it draws: throughput or latency, x, y, title, x label, y label, what one line holds fixed)
+PLOT_SPECS = (
+    ("throughput_vs_batch.png", "throughput", "batch", "pairs_per_s", "Throughput against batch size",
+     "batch size (pairs per batch), or token budget (tokens per batch)", "throughput (pairs/s)",
+     ("system", "dtype", "max_length")),
+    ("latency_vs_k.png", "latency", "k", "p50_ms", "Latency of reranking one query's top k",
+     "rerank depth k (pairs of one query)", "median latency (ms)", ("system", "dtype", "max_length")),
+    ("memory_vs_max_length.png", "throughput", "max_length", "peak_mem_mb", "Peak memory against max_length",
+     "max_length (tokens per query-document pair)", "peak memory (MB)", ("system", "dtype", "batch")),
+)
+
+
+def build_figures(rows: Sequence[Mapping[str, object]], kinds: Mapping[str, str] | None = None) -> dict[str, object]:
+    """file name -> matplotlib Figure, for each plot the rows allow (a line needs two points).
+
+    `kinds` marks systems in the legends, e.g. {"toy-bert": "toy shape, random weights"}.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    kinds = kinds or {}
 
     def series(selected, x_key, y_key, group_keys):
         lines: dict[tuple, list[tuple[float, float]]] = {}
@@ -102,35 +162,50 @@ def draw_plots(rows: Sequence[Mapping[str, object]], out_dir: Path) -> list[Path
             lines.setdefault(tuple(row[k] for k in group_keys), []).append((float(x), float(y)))
         return {k: sorted(v) for k, v in lines.items() if len(v) > 1}
 
-    written = []
-    throughput = [r for r in rows if r.get("k") in (None, "")]
-    latency = [r for r in rows if r.get("k") not in (None, "")]
-    specs = [
-        ("throughput_vs_batch.png", throughput, "batch", "pairs_per_s", "batch (pairs, or tokens for tokN)",
-         "pairs/s", ("system", "dtype", "max_length")),
-        ("latency_vs_k.png", latency, "k", "p50_ms", "rerank depth k (pairs of one query)", "p50 latency (ms)",
-         ("system", "dtype", "max_length")),
-        ("memory_vs_max_length.png", throughput, "max_length", "peak_mem_mb", "max_length (tokens)",
-         "peak memory (MB)", ("system", "dtype", "batch")),
-    ]
-    for name, selected, x_key, y_key, x_label, y_label, label_keys in specs:
-        lines = series(selected, x_key, y_key, label_keys)
+    chosen = {
+        "throughput": [r for r in rows if r.get("k") in (None, "")],
+        "latency": [r for r in rows if r.get("k") not in (None, "")],
+    }
+    devices = sorted({str(r.get("device")) for r in rows if r.get("device")})
+    where = f" ({', '.join(devices)})" if devices else ""
+    figures: dict[str, object] = {}
+    for name, which, x_key, y_key, title, x_label, y_label, label_keys in PLOT_SPECS:
+        lines = series(chosen[which], x_key, y_key, label_keys)
         if not lines:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+        ax = fig.subplots()
+        xs_all: set[float] = set()
         for key, points in lines.items():
-            label = " ".join(str(v) for v in key)
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o", label=label)
-        if x_key in ("batch", "k"):
+            xs_all.update(xs)
+            ax.plot(xs, ys, marker="o", label=_legend_label(key, label_keys, kinds))
+        if x_key in ("batch", "k") and max(xs_all) / max(min(xs_all), 1e-9) >= 4:
             ax.set_xscale("log", base=2)
+        # ticks at the values measured, written as plain numbers (not 2^2, 2^3)
+        ax.xaxis.set_major_locator(FixedLocator(sorted(xs_all)))
+        ax.xaxis.set_major_formatter(FuncFormatter(plain_number))
+        ax.xaxis.set_minor_locator(NullLocator())
+        if x_key == "batch":  # say which knob when every line has the same one
+            budgets = {str(r["batch"]).startswith("tok") for r in chosen[which] if r.get(y_key) not in (None, "")}
+            x_label = {frozenset({True}): "token budget (tokens per batch)",
+                       frozenset({False}): "batch size (pairs per batch)"}.get(frozenset(budgets), x_label)
+        ax.set_title(f"{title}{where}")
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        ax.legend(fontsize=7, title="system dtype, " + ("batch" if "batch" in label_keys else "max_length"),
+                  title_fontsize=7)
+        figures[name] = fig
+    return figures
+
+
+def draw_plots(rows: Sequence[Mapping[str, object]], out_dir: Path,
+               kinds: Mapping[str, str] | None = None) -> list[Path]:
+    """throughput_vs_batch.png, latency_vs_k.png, memory_vs_max_length.png, where the rows allow each."""
+    written = []
+    for name, fig in build_figures(rows, kinds).items():
         path = out_dir / name
         fig.savefig(path, dpi=120)
-        plt.close(fig)
         written.append(path)
     return written

@@ -560,7 +560,8 @@ def write_outputs(cfg: DictConfig, results: ProfileResults, out_dir: Path) -> No
     table = output.format_table(results.rows, dict(enumerate(results.spreads)))
     print(table)
     if cfg.plots:
-        output.draw_plots(results.rows, out_dir)
+        kinds = {name: output.weights_kind(entry) for name, entry in results.systems.items()}
+        output.draw_plots(results.rows, out_dir, {n: k for n, k in kinds.items() if k == output.TOY})
     if cfg.report.dir and cfg.report.name:
         write_report(cfg, results, Path(cfg.report.dir), cfg.report.name, table=table)
     print(f"\nprofile written to {out_dir}")

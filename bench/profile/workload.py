@@ -1,9 +1,14 @@
 """The (query, document) pairs a profile scores: the `_target_`s of `pairs:` in configs/profile/*.yaml.
 
-    bm25_candidates(dataset, queries=3, depth=100)   BM25's top-`depth` documents for the first
+    bm25_candidates(dataset=None, queries=3, depth=100)
+                                                     BM25's top-`depth` documents for the first
                                                      `queries` queries of a BEIR folder (real text,
-                                                     real length distribution, qrels for nDCG@10)
+                                                     real length distribution, qrels for nDCG@10);
+                                                     no `dataset`: the demo set shipped with bench
     synthetic(queries=3, depth=100, doc_tokens=...)  text of a given token-length distribution
+
+The folder is `pairs.dataset` of `bench profile`'s config (not `dataset=`, which is the group of the
+plain `bench` command): `bench profile pairs.dataset=../shared/data/cranfield`.
 
 Every workload keeps its pairs grouped by query, in first-stage rank order, so that "rerank the
 top-k of one query" (latency) and per-query ranking agreement can be read off it.
@@ -58,8 +63,40 @@ def resolve_path(path: str | Path) -> Path:
     return REPO / given
 
 
+#: the key of `bench profile`'s config that names the folder of `bm25_candidates`
+DATASET_KEY = "pairs.dataset"
+
+
+def profile_command(*overrides: str) -> str:
+    """`bench profile [profile=NAME] OVERRIDES...`: the command a reader types to change this run."""
+    chosen = None
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            chosen = HydraConfig.get().runtime.choices.get("profile")
+    except Exception:  # only a nicer command: never in the way of the error it goes into
+        chosen = None
+    words = ["bench", "profile"]
+    if chosen and chosen != "default":
+        words.append(f"profile={chosen}")
+    return " ".join([*words, *overrides])
+
+
+def dataset_hint(given: str | Path | None = None) -> str:
+    """What to type when the folder of `pairs.dataset` cannot be read (names the key that works)."""
+    where = ""
+    if given is not None and not Path(given).expanduser().is_absolute():
+        where = f" (a relative path is read from the current folder, then from {REPO})"
+    return (
+        f"give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) with "
+        f"`{profile_command(f'{DATASET_KEY}=/path/to/folder')}`{where}, or profile the demo set "
+        f"shipped with bench: `{profile_command(f'{DATASET_KEY}=null')}`"
+    )
+
+
 def bm25_candidates(
-    dataset: str,
+    dataset: str | None = None,
     queries: int | None = 3,
     depth: int = 100,
     split: str = "test",
@@ -67,13 +104,21 @@ def bm25_candidates(
 ) -> Workload:
     """BM25 (bm25s, lucene k1=0.9 b=0.4) top-`depth` candidates of the first `queries` queries.
 
-    Queries are taken in id order (numeric ids numerically: Cranfield's 1, 2, 3, ...); None takes all.
+    `dataset` is a BEIR folder; None (the default) is the demo set shipped in bench/data/demo/, so
+    a fresh clone profiles real text without ../shared. Queries are taken in id order (numeric ids
+    numerically: Cranfield's 1, 2, 3, ...); None takes all.
     """
-    from bench.data.sources import local
+    from bench.data.beir import load_beir_folder
+    from bench.data.sources import demo
     from bench.first_stage.bm25 import BM25
 
-    folder = resolve_path(dataset)
-    data = local(folder, split=split)
+    if dataset is None or str(dataset).strip() == "":
+        data = demo(split=split)
+        source = "demo (bench/data/demo/, shipped with bench)"
+    else:
+        folder = resolve_path(dataset)
+        data = load_beir_folder(folder, split=split, hint=dataset_hint(dataset))
+        source = str(folder)
     chosen = sorted(data.queries, key=_natural)
     if queries is not None:
         chosen = chosen[:queries]
@@ -92,7 +137,7 @@ def bm25_candidates(
     qrels = {q: data.qrels[q] for q in chosen if q in data.qrels}
     about = {
         "source": "bm25_candidates",
-        "dataset": str(folder),
+        "dataset": source,
         "first_stage": "bm25 (bm25s lucene k1=0.9 b=0.4, English stemming and stopwords)",
         "depth": depth,
         "query_selection": f"first {len(chosen)} queries in id order",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench.report import plots as plotting
 from bench.report import render
-from bench.report.load import MAIN_MEASURE, RETRIEVAL_SUITE, ReportInputError, Results, load_results
+from bench.report.load import MAIN_MEASURE, RAG_SUITE, RETRIEVAL_SUITE, ReportInputError, Results, load_results
 from bench.report.render import Block, Bullets, Heading, Image, TableBlock, Text
 from bench.report.reproduction import reproduction_table
 from bench.report.significance import comparisons, paired_table
@@ -144,26 +144,69 @@ def _wins_losses_blocks(deltas: pd.DataFrame, count: int) -> list[Block]:
     return blocks
 
 
+def skipped_table(results: Results) -> Table | None:
+    """One row per skipped system (not one per run that skipped it): how many runs, which, why, the fix."""
+    if not results.skipped:
+        return None
+    frame = pd.DataFrame(results.skipped, columns=["run", "system", "reason", "fix"])
+    rows, shown = [], []
+    for system, group in frame.groupby("system", sort=False):
+        runs = list(dict.fromkeys(group["run"]))
+        reasons = list(dict.fromkeys(r for r in group["reason"] if r))
+        fixes = list(dict.fromkeys(f for f in group["fix"] if f))
+        rows.append({"system": system, "runs": len(runs), "skipped in": ", ".join(runs),
+                     "reason": "; ".join(reasons), "fix": "; ".join(fixes)})
+        shown.append(_first(runs))
+    data = pd.DataFrame(rows, columns=["system", "runs", "skipped in", "reason", "fix"])
+    display = data.assign(runs=data["runs"].astype(str), **{"skipped in": shown})
+    order = data.sort_values(["runs", "system"], ascending=[False, True]).index
+    data, display = data.loc[order].reset_index(drop=True), display.loc[order].reset_index(drop=True)
+    return Table("skipped_systems", "Systems the runs skipped", data, display)
+
+
+def _first(runs: list[str], shown: int = 10) -> str:
+    """Up to `shown` run labels, then how many more (a 100-job sweep would fill the screen)."""
+    more = len(runs) - shown
+    return ", ".join(runs[:shown]) + (f", … and {more} more" if more > 0 else "")
+
+
+def _systems_text(results: Results) -> str:
+    """The datasets and systems of each suite, named apart: a RAG embedding is not a BEIR first stage."""
+    retrieval = sorted(set(results.metrics.loc[results.metrics["suite"] == RETRIEVAL_SUITE, "system"]))
+    rag = sorted(set(results.metrics.loc[results.metrics["suite"] == RAG_SUITE, "system"]))
+    profiled = sorted(set(results.throughput["system"].astype(str)) - set(retrieval) - set(rag))
+
+    def names(items: list[str]) -> str:
+        return ", ".join(f"`{s}`" for s in items) or "none"
+
+    parts = [f"Retrieval (BEIR) datasets: {', '.join(results.datasets()) or 'none'}; systems: {names(retrieval)}."]
+    if rag:
+        parts.append(f"RAG suite (its own table) QA sets: {', '.join(results.datasets(RAG_SUITE))}; embedding and "
+                     f"reranker systems: {names(rag)}.")
+    if profiled:
+        parts.append(f"Profiled only (cost table): {names(profiled)}.")
+    return " ".join(parts)
+
+
 def _blocks(report: Report) -> list[Block]:
     results, options = report.results, report.options
-    datasets = results.datasets()
-    systems = sorted(set(results.metrics["system"]))
     blocks: list[Block] = [
         Heading(1, "bench report"),
         Text(f"Built from {len(results.runs)} run(s) (listed under Runs) without running any model: every "
-             f"number below comes from the runs' tidy files. Datasets: {', '.join(datasets) or 'none'}. "
-             f"Systems: {', '.join(f'`{s}`' for s in systems) or 'none'}."),
+             f"number below comes from the runs' tidy files. {_systems_text(results)}"),
         Heading(2, "Notes"),
     ]
     notes = [*report.notes, *results.notes]
     notes.append(f"{len(report.plots)} plot(s) drawn, {len(report.skipped_plots)} skipped for lack of data "
                  "(listed under Plots).")
-    if results.skipped:
-        notes.append(f"{len(results.skipped)} system(s) were skipped by the runs (table below).")
+    skipped = skipped_table(results)
+    if skipped is not None:
+        runs = len({item["run"] for item in results.skipped})
+        notes.append(f"{len(skipped.data)} system(s) were skipped, by {runs} run(s) in all (table below: one row "
+                     "per system, with the runs that skipped it).")
     blocks.append(Bullets(notes))
-    if results.skipped:
-        skipped = pd.DataFrame(results.skipped, columns=["run", "system", "reason", "fix"])
-        blocks.append(TableBlock(Table("skipped_systems", "Systems the runs skipped", skipped, skipped), files=False))
+    if skipped is not None:
+        blocks.append(TableBlock(skipped, files=False))
     blocks.append(Heading(2, "Tables"))
     for table in report.tables:
         blocks += [Heading(3, table.title), *[Text(n) for n in table.notes], TableBlock(table)]

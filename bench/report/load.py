@@ -3,7 +3,9 @@
 A run directory holds any of `metrics.csv`, `per_query.csv`, `throughput.csv` and
 `manifest.json`; a sweep directory holds several run directories below it. Every row
 read keeps the run it came from (`run`), the rerank depth of its system (`depth`, from
-the manifest) and the suite of its run (`suite`: "retrieval" or "rag").
+the manifest) and the suite of its run (`suite`: "retrieval" or "rag"). Throughput rows of a
+`bench profile` run also say what was profiled (`weights`: "toy shape, random weights", "real
+shape, random weights", "pretrained", or "" where the manifest does not say).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bench.profile.output import weights_kind
 
 MARKER_FILES = ("metrics.csv", "throughput.csv", "manifest.json")
 SEPARATOR = ">>"
@@ -312,11 +316,13 @@ def load_results(paths: Iterable[str | Path]) -> Results:
             for name in THROUGHPUT_COLUMNS:
                 if name not in frame.columns:
                     frame[name] = ""
+            entries = manifest.get("systems") or {}
+            frame["weights"] = [weights_kind(entries.get(name)) for name in frame["system"]]
             throughput.append(_tag(frame, run, with_depth=False))
 
     metrics_all = _concat(metrics, [*METRICS_COLUMNS, "run", "suite", "created", "depth"])
     per_query_all = _concat(per_query, [*PER_QUERY_COLUMNS, "run", "suite", "created", "depth"])
-    throughput_all = _concat(throughput, [*THROUGHPUT_COLUMNS, "run", "suite", "created"])
+    throughput_all = _concat(throughput, [*THROUGHPUT_COLUMNS, "weights", "run", "suite", "created"])
     for frame, name in ((metrics_all, "metrics.csv"), (per_query_all, "per_query.csv")):
         empty = frame["value"].isna()
         if empty.any():

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
+from bench.profile.output import TOY, batch_text
 from bench.report.load import MAIN_MEASURE, RETRIEVAL_SUITE, Results
 from bench.report.significance import bootstrap_ci
 from bench.report.style import LINESTYLES, MARKERS, RC, REFERENCE_GREY, FirstStageStyles, SystemColors
@@ -287,6 +288,12 @@ def plot_ndcg_vs_depth(data: PlotInput) -> tuple[Figure, str]:
     return fig, f"NDCG@10 against rerank depth. Datasets averaged per system: {counts}."
 
 
+def _shown(system: str, frame: pd.DataFrame) -> str:
+    """The system's name in a legend, marked when `bench profile` ran a toy shape (not a real model)."""
+    toy = "weights" in frame and (frame.loc[frame["system"].astype(str) == system, "weights"] == TOY).any()
+    return f"{system} ({TOY})" if toy else system
+
+
 def _series(frame: pd.DataFrame, fixed: str, x: str, y: str) -> list[tuple[str, pd.DataFrame, object]]:
     """(label, rows, fixed value) per (system, device, dtype), holding `fixed` at its most common value."""
     out = []
@@ -320,7 +327,7 @@ def plot_throughput_vs_batch(data: PlotInput) -> tuple[Figure, str]:
     for ax, (kind, label, rows) in zip(axes, panels, strict=True):
         for system, series, length in _series(rows, "max_length", kind, "pairs_per_s"):
             device, dtype = str(series["device"].iloc[0]), str(series["dtype"].iloc[0])
-            name = f"{system} · {device} · {dtype} · max_length {length}"
+            name = f"{_shown(system, frame)} · {device} · {dtype} · max_length {length}"
             (line,) = ax.plot(series[kind], series["pairs_per_s"], color=data.colors(system), linewidth=2,
                               label=name, **_series_style(device, dtype, devices, dtypes))
             handles[name] = line
@@ -346,7 +353,7 @@ def plot_memory_vs_max_length(data: PlotInput) -> tuple[Figure, str]:
     for system, series, batch in series_list:
         device, dtype = str(series["device"].iloc[0]), str(series["dtype"].iloc[0])
         ax.plot(series["max_length"], series["peak_mem_mb"], color=data.colors(system), linewidth=2,
-                label=f"{system} · {device} · {dtype} · batch {batch}",
+                label=f"{_shown(system, frame)} · {device} · {dtype} · {batch_text(batch)}",
                 **_series_style(device, dtype, devices, dtypes))
     _log2_x(ax, list(frame["max_length"]))
     ax.set_xlabel("max_length (tokens per query–document pair)")

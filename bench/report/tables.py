@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.profile.output import TOY
 from bench.report.load import MAIN_MEASURE, RAG_SUITE, RETRIEVAL_SUITE, Results
 
 DASH = "–"
@@ -226,8 +227,10 @@ def cost_table(results: Results) -> Table | None:
         return None
     rows = []
     ks = sorted(frame["k"].dropna().unique())
-    for (system, device, dtype), group in frame.groupby(["system", "device", "dtype"], dropna=False, sort=True):
-        row: dict[str, object] = {"system": system, "device": device, "dtype": dtype}
+    frame = frame.assign(weights=frame["weights"].fillna("") if "weights" in frame else "")
+    for (system, weights, device, dtype), group in frame.groupby(["system", "weights", "device", "dtype"],
+                                                                 dropna=False, sort=True):
+        row: dict[str, object] = {"system": system, "weights": weights, "device": device, "dtype": dtype}
         speed = group.dropna(subset=["pairs_per_s"])
         if len(speed):
             best = speed.loc[speed["pairs_per_s"].idxmax()]
@@ -242,8 +245,10 @@ def cost_table(results: Results) -> Table | None:
         row["configs"] = len(group)
         rows.append(row)
     data = pd.DataFrame(rows)
+    # toy shapes (profile=smoke's toy-bert, toy-jina) measure the machinery, not a model: marked on the row
     display = pd.DataFrame({
-        "system": data["system"], "device": data["device"], "dtype": data["dtype"],
+        "system": data["system"], "weights": [w or DASH for w in data["weights"]],
+        "device": data["device"], "dtype": data["dtype"],
         "pairs/s (best)": [fmt(v, 1) for v in data["pairs_per_s"]],
         "at batch × max_length": [DASH if not b else f"{b} × {fmt(m, 0)}"
                                   for b, m in zip(data["at_batch"], data["at_max_length"], strict=True)],
@@ -254,7 +259,10 @@ def cost_table(results: Results) -> Table | None:
     display["configs"] = data["configs"].astype(str)
     notes = ["pairs/s: the best over the batch sizes and max lengths profiled (which one in the next column). "
              "p95 ms: latency to rerank k candidates for one query, the lowest over the configurations. "
-             "Peak memory: the highest over all configurations."]
+             "Peak memory: the highest over all configurations. weights: what `bench profile` ran "
+             f"({TOY}: a made-up small architecture that checks the machinery, not a model to compare; real "
+             "shape, random weights: a published model's architecture, so its speed and memory are the model's; "
+             "– : not a profile run, or its manifest does not say)."]
     return Table("cost", "Cost: throughput, latency and memory per system and device", data, display, None, notes)
 
 

@@ -50,7 +50,7 @@ def test_markdown_has_tables_plots_and_wins(built):
     assert "6 plot(s) drawn, 0 skipped" in md
     assert "### Biggest per-query wins and losses" in md
     assert "| bm25>>jina-tiny | win | nq | q1 | 0.200 | 0.500 | +0.300 |" in md
-    assert "| profile/0 | bm25>>mxbai-base | weights not cached | run make models |" in md
+    assert "| bm25>>mxbai-base | 1 | profile/0 | weights not cached | run make models |" in md
 
 
 def test_latex_marks_and_escapes(built):
