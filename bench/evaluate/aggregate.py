@@ -391,7 +391,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench aggregate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories")
-    parser.add_argument("--measure", default=MAIN_MEASURE)
+    parser.add_argument("--measure", help="the measure of the printed table (default nDCG@10)", default=MAIN_MEASURE)
     parser.add_argument("--out", type=Path, default=None, help="where to write aggregate_metrics.csv and "
                         "aggregate_summary.md (default: the first directory)")
     args = parser.parse_args(argv)
@@ -417,6 +417,7 @@ def main(argv: list[str]) -> int:
     else:
         markdown = to_markdown(summary_table(merged, args.measure), args.measure)
     (out / "aggregate_summary.md").write_text(markdown)
-    print(f"{len(files)} run directories merged")
+    print(f"{len(files)} run directories merged; wrote {out / 'aggregate_metrics.csv'} and "
+          f"{out / 'aggregate_summary.md'}")
     print(markdown, end="")
     return 0

@@ -18,6 +18,10 @@ from bench.profile.config import PRIMARY, register
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_RUN_DIR = "reports/profile/${now:%Y-%m-%d_%H-%M-%S}"
+HELP_HEADER = ("bench profile: throughput, latency and memory of rerankers through bench\\'s engine. "
+               "Profiles are configs/profile/*.yaml (profile=default|smoke|zoo|targets|investigate); "
+               "every key below is an override")
+HELP_FOOTER = "Examples: bench profile profile=smoke | bench profile pairs.dataset=/path/to/beir-folder"
 
 
 def dataset_override_advice(argv: list[str]) -> str | None:
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     register()
     if not any(arg.startswith("hydra.run.dir=") for arg in argv):
         argv.insert(0, f"hydra.run.dir={DEFAULT_RUN_DIR}")  # before any --flag, so argparse keeps it
+    argv[:0] = [f"hydra.help.header='{HELP_HEADER}'", f"hydra.help.footer='{HELP_FOOTER}'"]
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=PRIMARY)
     def app(cfg: DictConfig) -> None:

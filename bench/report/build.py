@@ -42,7 +42,7 @@ class ReportOptions:
     resamples: int = 1000
     #: Seed of the bootstrap (and of the jitter in the Δ plot).
     seed: int = 0
-    #: Largest |measured − published| still marked OK (0–1 scale, e.g. NDCG@10).
+    #: Largest |measured − published| still marked OK (0–1 scale, e.g. nDCG@10).
     tolerance: float = 0.01
     #: Significance level after Holm's correction.
     alpha: float = 0.05
@@ -131,7 +131,7 @@ def _wins_losses_blocks(deltas: pd.DataFrame, count: int) -> list[Block]:
     blocks: list[Block] = [Heading(3, "Biggest per-query wins and losses")]
     lists = wins_and_losses(deltas, count)
     if not lists:
-        return [*blocks, Text("No per-query NDCG@10 paired with a first stage, so nothing to list.")]
+        return [*blocks, Text("No per-query nDCG@10 paired with a first stage, so nothing to list.")]
     rows = pd.concat([frame.assign(system=system) for system, frame in lists.items()], ignore_index=True)
     display = pd.DataFrame({
         "system": rows["system"], "": rows["kind"], "dataset": rows["dataset"], "query_id": rows["query_id"],
@@ -139,7 +139,7 @@ def _wins_losses_blocks(deltas: pd.DataFrame, count: int) -> list[Block]:
         "Δ": [fmt(v, signed=True) for v in rows["delta"]],
     })
     blocks += [Text(f"Per reranker system, the {count} queries it helped most and hurt most "
-                    "(Δ NDCG@10 against its first stage; all per-query Δ are in the plot above)."),
+                    "(Δ nDCG@10 against its first stage; all per-query Δ are in the plot above)."),
                TableBlock(Table("wins_losses", "Biggest per-query wins and losses", rows, display), files=False)]
     return blocks
 

@@ -130,13 +130,13 @@ def plot_quality_vs_throughput(data: PlotInput) -> tuple[Figure, str]:
             s for s in systems if results.system(s).reranker == profiled)
         points.extend((str(device), s, float(pairs_per_s)) for s in matched)
     if not points:
-        raise NoData("no profiled system matches a system with NDCG@10 (profiled: "
+        raise NoData("no profiled system matches a system with nDCG@10 (profiled: "
                      + ", ".join(sorted(set(speed["system"]))) + ")")
     shown = sorted({s for _, s, _ in points})
     per_system = quality.pivot_table(index="system", columns="dataset", values="value", aggfunc="first")
     common = per_system.loc[shown].dropna(axis=1).columns
     if len(common) == 0:
-        raise NoData("the profiled systems share no dataset with NDCG@10")
+        raise NoData("the profiled systems share no dataset with nDCG@10")
     score = per_system[common].mean(axis=1)
     params = {s: results.system(s).params or results.system(results.system(s).reranker or s).params for s in shown}
     known = [p for p in params.values() if p]
@@ -165,13 +165,13 @@ def plot_quality_vs_throughput(data: PlotInput) -> tuple[Figure, str]:
         _plain_log(ax.xaxis)
         ax.set_title(f"device: {device}")
         ax.set_xlabel("throughput (query–document pairs/s, log scale)")
-    axes[0].set_ylabel(f"NDCG@10 (mean over {len(common)} datasets)")
+    axes[0].set_ylabel(f"nDCG@10 (mean over {len(common)} datasets)")
     handles = [Line2D([], [], marker=styles.marker(results.system(s).first_stage), linestyle="",
                       color=data.colors(s), markersize=9, label=s) for s in shown]
     handles.append(Line2D([], [], marker="o", linestyle="-", color="black", markerfacecolor="none", markersize=11,
                           label="Pareto front"))
     _legend_below(fig, handles)
-    caption = (f"Mean NDCG@10 over {', '.join(common)} against the best pairs/s profiled, per device. "
+    caption = (f"Mean nDCG@10 over {', '.join(common)} against the best pairs/s profiled, per device. "
                "Marker area grows with the parameter count; ringed points joined by the black line are the "
                "Pareto front (nothing else is both faster and better). Dashed: the first stage alone.")
     return fig, caption
@@ -185,7 +185,7 @@ def plot_ndcg_by_dataset(data: PlotInput) -> tuple[Figure, str]:
     results = data.results
     quality = _main_metric(results)
     if quality.empty:
-        raise NoData("no NDCG@10 rows")
+        raise NoData("no nDCG@10 rows")
     wide = quality.pivot_table(index="system", columns="dataset", values="value", aggfunc="first")
     systems = system_order(wide.index, results)
     datasets = list(wide.columns)
@@ -219,12 +219,12 @@ def plot_ndcg_by_dataset(data: PlotInput) -> tuple[Figure, str]:
             tops.append(np.nanmax(heights + np.nan_to_num(errors[1])))
         ax.set_xticks(x, shown)
         ax.set_xlim(-0.5, per_row - 0.5)
-        ax.set_ylabel("NDCG@10")
+        ax.set_ylabel("nDCG@10")
         ax.grid(axis="x", visible=False)
     axes[-1].set_xlabel("dataset")
     axes[0].set_ylim(0, min(1.02, max(0.1, max(tops) * 1.05)))
     _legend_below(fig, axes[0].get_legend_handles_labels()[0], ncol=min(4, len(systems)))
-    caption = (f"NDCG@10 per dataset and system. Error bars: 95% bootstrap CI of the mean over queries "
+    caption = (f"nDCG@10 per dataset and system. Error bars: 95% bootstrap CI of the mean over queries "
                f"({data.resamples} resamples, seed {data.seed}); {with_ci} of "
                f"{int(wide.notna().to_numpy().sum())} bars have per-query data for one.")
     return fig, caption
@@ -233,7 +233,7 @@ def plot_ndcg_by_dataset(data: PlotInput) -> tuple[Figure, str]:
 def plot_delta_distribution(data: PlotInput) -> tuple[Figure, str]:
     deltas = data.deltas
     if deltas.empty:
-        raise NoData("no reranker system has per-query NDCG@10 paired with its first stage")
+        raise NoData("no reranker system has per-query nDCG@10 paired with its first stage")
     systems = system_order(deltas["system"].unique(), data.results)[::-1]
     fig = _figure(8.0, 1.2 + 0.75 * len(systems))
     ax = fig.subplots()
@@ -250,9 +250,9 @@ def plot_delta_distribution(data: PlotInput) -> tuple[Figure, str]:
         labels.append(f"{system}\n{wins} better · {ties} same · {losses} worse")
     ax.axvline(0, color=REFERENCE_GREY, linewidth=1)
     ax.set_yticks(range(len(systems)), labels)
-    ax.set_xlabel("Δ NDCG@10 per query (reranked − first stage alone)")
+    ax.set_xlabel("Δ nDCG@10 per query (reranked − first stage alone)")
     ax.grid(axis="y", visible=False)
-    caption = ("Per-query change in NDCG@10 from reranking, pooled over datasets: box = quartiles, "
+    caption = ("Per-query change in nDCG@10 from reranking, pooled over datasets: box = quartiles, "
                "line = median, dots = queries. Right of the grey line the reranker helped.")
     return fig, caption
 
@@ -282,10 +282,10 @@ def plot_ndcg_vs_depth(data: PlotInput) -> tuple[Figure, str]:
         raise NoData("no dataset was run at every depth of a swept system")
     _log2_x(ax, all_depths)
     ax.set_xlabel("rerank depth k (candidates from the first stage)")
-    ax.set_ylabel("NDCG@10 (mean over datasets run at every k)")
+    ax.set_ylabel("nDCG@10 (mean over datasets run at every k)")
     _legend_below(fig, ax.get_legend_handles_labels()[0])
     counts = ", ".join(f"{s}: {n}" for s, n in used.items())
-    return fig, f"NDCG@10 against rerank depth. Datasets averaged per system: {counts}."
+    return fig, f"nDCG@10 against rerank depth. Datasets averaged per system: {counts}."
 
 
 def _shown(system: str, frame: pd.DataFrame) -> str:
@@ -366,9 +366,9 @@ def plot_memory_vs_max_length(data: PlotInput) -> tuple[Figure, str]:
 
 PLOTS: tuple[tuple[str, str, Callable[[PlotInput], tuple[Figure, str]]], ...] = (
     ("quality_vs_throughput", "Quality against throughput", plot_quality_vs_throughput),
-    ("ndcg10_by_dataset", "NDCG@10 per dataset", plot_ndcg_by_dataset),
-    ("delta_distribution", "Per-query Δ NDCG@10 against the first stage", plot_delta_distribution),
-    ("ndcg10_vs_depth", "NDCG@10 against rerank depth", plot_ndcg_vs_depth),
+    ("ndcg10_by_dataset", "nDCG@10 per dataset", plot_ndcg_by_dataset),
+    ("delta_distribution", "Per-query Δ nDCG@10 against the first stage", plot_delta_distribution),
+    ("ndcg10_vs_depth", "nDCG@10 against rerank depth", plot_ndcg_vs_depth),
     ("throughput_vs_batch", "Throughput against batch size", plot_throughput_vs_batch),
     ("memory_vs_max_length", "Peak memory against max_length", plot_memory_vs_max_length),
 )

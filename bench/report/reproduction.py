@@ -117,7 +117,7 @@ def _reranker_beir(results: Results, tolerance: float) -> list[dict[str, object]
                 problem = f"the runs include non-BEIR datasets ({listing})"
             else:
                 problem = protocol
-            rows.append(_row("BEIR NDCG@10 average", str(system), f"{len(names)} datasets", "model card",
+            rows.append(_row("BEIR nDCG@10 average", str(system), f"{len(names)} datasets", "model card",
                              unit(published["beir_ndcg10_avg"]), float(values.mean()), tolerance,
                              f"the {count} published datasets are not named; the counts match", problem))
         table = {canonical_dataset(k): unit(v) for k, v in (published.get("beir_ndcg10") or {}).items()}
@@ -127,11 +127,11 @@ def _reranker_beir(results: Results, tolerance: float) -> list[dict[str, object]
         for dataset, measured in values.items():
             key = canonical_dataset(str(dataset))
             if key not in table:
-                rows.append(_row("BEIR NDCG@10", str(system), str(dataset), source, np.nan, float(measured),
+                rows.append(_row("BEIR nDCG@10", str(system), str(dataset), source, np.nan, float(measured),
                                  tolerance, problem="dataset not in the published table"))
                 continue
             split_problem, caveat = _split_problem(results, str(dataset))
-            rows.append(_row("BEIR NDCG@10", str(system), str(dataset), source, table[key], float(measured),
+            rows.append(_row("BEIR nDCG@10", str(system), str(dataset), source, table[key], float(measured),
                              tolerance, caveat, split_problem or protocol))
     return rows
 
@@ -162,7 +162,7 @@ def _bm25(results: Results, tolerance: float) -> list[dict[str, object]]:
             key = canonical_dataset(str(dataset))
             having = {name: source for name, source in sources.items() if key in source["ndcg10"]}
             if not having:
-                rows.append(_row("BM25 NDCG@10", str(system), str(dataset), "BEIR paper, Pyserini, bm25s",
+                rows.append(_row("BM25 nDCG@10", str(system), str(dataset), "BEIR paper, Pyserini, bm25s",
                                  np.nan, float(measured), tolerance,
                                  problem="dataset not in any published BM25 table"))
                 continue
@@ -170,7 +170,7 @@ def _bm25(results: Results, tolerance: float) -> list[dict[str, object]]:
             for name, source in having.items():
                 params_problem, params_caveat = _bm25_params_problem(info.info, source.get("params"))
                 caveats = "; ".join(filter(None, [source.get("protocol", ""), params_caveat, split_caveat]))
-                rows.append(_row("BM25 NDCG@10", str(system), str(dataset), name, float(source["ndcg10"][key]),
+                rows.append(_row("BM25 nDCG@10", str(system), str(dataset), name, float(source["ndcg10"][key]),
                                  float(measured), tolerance, caveats, split_problem or params_problem))
     return rows
 

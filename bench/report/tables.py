@@ -87,7 +87,7 @@ def _depth_text(value: float) -> str:
 
 def ndcg_table(results: Results, tests: pd.DataFrame, *, alpha: float, test: str,
                baseline: str | None) -> Table | None:
-    """NDCG@10 per system × dataset, the average, Δ vs first stage and significance marks."""
+    """nDCG@10 per system × dataset, the average, Δ vs first stage and significance marks."""
     frame = _retrieval(results, MAIN_MEASURE)
     if frame.empty:
         return None
@@ -143,7 +143,7 @@ def ndcg_table(results: Results, tests: pd.DataFrame, *, alpha: float, test: str
         missing = ", ".join(f"`{s}`" for s in wide.index[~complete])
         notes.append(f"No average for {missing}: it lacks some datasets, and an average over fewer "
                      "datasets would not compare.")
-    return Table("ndcg10", f"NDCG@10 per dataset (average over {len(datasets)})", data, display, bold, notes)
+    return Table("ndcg10", f"nDCG@10 per dataset (average over {len(datasets)})", data, display, bold, notes)
 
 
 def significance_table(tests: pd.DataFrame, *, alpha: float, test: str, resamples: int, seed: int) -> Table | None:
@@ -167,11 +167,11 @@ def significance_table(tests: pd.DataFrame, *, alpha: float, test: str, resample
         "note": data["note"].fillna(""),
     })
     notes = [
-        f"Paired over queries (NDCG@10). Holm's correction across the datasets of each system and comparison. "
+        f"Paired over queries (nDCG@10). Holm's correction across the datasets of each system and comparison. "
         f"95% CI: paired bootstrap of the mean Δ, {resamples} resamples, seed {seed}. "
         f"`sig.`: Holm-adjusted {'t-test' if test == 't' else 'Wilcoxon'} p < {alpha:g}.",
     ]
-    return Table("significance", "Significance of NDCG@10 differences", data, display, None, notes)
+    return Table("significance", "Significance of nDCG@10 differences", data, display, None, notes)
 
 
 def _rag_measure(frame: pd.DataFrame, name: str) -> str | None:
@@ -329,7 +329,7 @@ def measures_table(results: Results) -> Table | None:
 
 
 def per_query_deltas(results: Results) -> pd.DataFrame:
-    """Per-query Δ NDCG@10 of every reranker system against its first stage."""
+    """Per-query Δ nDCG@10 of every reranker system against its first stage."""
     frame = results.per_query[(results.per_query["suite"] == RETRIEVAL_SUITE)
                               & (results.per_query["measure"] == MAIN_MEASURE)]
     columns = ["system", "first_stage", "dataset", "query_id", "reranked", "first", "delta"]

@@ -89,3 +89,10 @@ def test_a_sweep_over_a_setting_aggregates_with_the_setting_as_a_column(tmp_path
     for top_k in (10, 20):  # each row is its own job's number
         own = pd.read_csv(sweep / str(top_k // 10 - 1) / "metrics.csv").set_index("measure").value
         assert recall[top_k] == own["R@100"]
+
+
+def test_profile_help_says_what_bench_profile_is():
+    done = bench("profile", "--help")
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("bench profile: throughput, latency and memory") and "powered by Hydra" not in done.stdout

@@ -9,7 +9,7 @@ The `runs` fixture is a sweep folder like a Hydra multirun:
     runs/rag/0   demo-qa   two embeddings, without and with jina-tiny (suite "rag")
     runs/profile/0         throughput.csv for jina-tiny and bge-base on cpu
 
-Per-query NDCG@10 (metrics.csv holds their means):
+Per-query nDCG@10 (metrics.csv holds their means):
 
     nq:        bm25 .2 .4 .6 .0 (.30)   jina-tiny .5 .6 .7 .2 (.50)   bge-base .3 .5 .6 .2 (.40)
     scifact:   bm25 .5 .7 .9 .6 .8 (.70)   jina-tiny .6 .7 1.0 .6 .9 (.76)   bge-base = bm25

@@ -86,7 +86,7 @@ def test_throughput_only_runs_still_report(tmp_path, make_run, throughput_csv):
     report = build_report([tmp_path / "profile"], tmp_path / "out", ReportOptions(resamples=50))
     assert [t.name for t in report.tables] == ["cost"]
     assert {p.name for p in report.plots} == {"throughput_vs_batch", "memory_vs_max_length"}
-    assert "no NDCG@10 rows" in dict(report.skipped_plots)["ndcg10_by_dataset"]
+    assert "no nDCG@10 rows" in dict(report.skipped_plots)["ndcg10_by_dataset"]
 
 
 def test_building_twice_gives_the_same_tables(tmp_path, runs):

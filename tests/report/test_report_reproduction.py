@@ -34,30 +34,30 @@ def rows(runs):
 
 
 def test_reranker_per_dataset(rows):
-    nq = _row(rows, benchmark="BEIR NDCG@10", system="bm25>>jina-tiny", dataset="nq")
+    nq = _row(rows, benchmark="BEIR nDCG@10", system="bm25>>jina-tiny", dataset="nq")
     assert (nq["published"], nq["measured"], nq["status"]) == (pytest.approx(0.495), pytest.approx(0.5), OK)
-    scifact = _row(rows, benchmark="BEIR NDCG@10", system="bm25>>jina-tiny", dataset="scifact")
+    scifact = _row(rows, benchmark="BEIR nDCG@10", system="bm25>>jina-tiny", dataset="scifact")
     assert scifact["status"] == OFF and scifact["delta"] == pytest.approx(-0.04)
-    cranfield = _row(rows, benchmark="BEIR NDCG@10", system="bm25>>jina-tiny", dataset="cranfield")
+    cranfield = _row(rows, benchmark="BEIR nDCG@10", system="bm25>>jina-tiny", dataset="cranfield")
     assert cranfield["status"] == NOT_COMPARABLE and "not in the published table" in cranfield["reason"]
     assert math.isnan(cranfield["delta"])
 
 
 def test_reranker_average_over_other_datasets_is_not_comparable(rows):
-    average = _row(rows, benchmark="BEIR NDCG@10 average", system="bm25>>jina-tiny")
+    average = _row(rows, benchmark="BEIR nDCG@10 average", system="bm25>>jina-tiny")
     assert average["status"] == NOT_COMPARABLE
     assert "over 17 BEIR datasets; the runs cover 3" in average["reason"]
     assert average["published"] == pytest.approx(0.4854) and average["measured"] == pytest.approx(0.52)
-    assert "how many datasets" in _row(rows, benchmark="BEIR NDCG@10 average", system="bm25>>bge-base")["reason"]
+    assert "how many datasets" in _row(rows, benchmark="BEIR nDCG@10 average", system="bm25>>bge-base")["reason"]
 
 
 def test_bm25_against_three_sources(rows):
-    nq = rows[(rows["benchmark"] == "BM25 NDCG@10") & (rows["dataset"] == "nq")].set_index("source")
+    nq = rows[(rows["benchmark"] == "BM25 nDCG@10") & (rows["dataset"] == "nq")].set_index("source")
     assert nq.loc["pyserini-flat", "status"] == OK and nq.loc["pyserini-flat", "delta"] == pytest.approx(-0.0055)
     assert nq.loc["bm25s-lucene", "status"] == OK
     assert nq.loc["beir-paper", "status"] == OFF and nq.loc["beir-paper", "delta"] == pytest.approx(-0.029)
     assert "does not state k1/b" in nq.loc["beir-paper", "reason"]
-    cranfield = _row(rows, benchmark="BM25 NDCG@10", dataset="cranfield")
+    cranfield = _row(rows, benchmark="BM25 nDCG@10", dataset="cranfield")
     assert cranfield["status"] == NOT_COMPARABLE and "not in any published BM25 table" in cranfield["reason"]
 
 
@@ -90,9 +90,9 @@ def test_other_first_stage_depth_or_split_is_not_comparable(tmp_path, make_beir_
     make_beir_run(tmp_path / "b", "scifact", {"bm25": [0.8], "bm25>>jina-tiny": [0.8]}, depth=50)
     make_beir_run(tmp_path / "c", "msmarco", {"bm25": [0.228]}, split="test")
     rows = reproduction_rows(load_results([tmp_path]), tolerance=0.01)
-    dense = _row(rows, benchmark="BEIR NDCG@10", system="dense>>jina-tiny")
+    dense = _row(rows, benchmark="BEIR nDCG@10", system="dense>>jina-tiny")
     assert dense["status"] == NOT_COMPARABLE and "this run reranks dense top-100" in dense["reason"]
-    shallow = _row(rows, benchmark="BEIR NDCG@10", system="bm25>>jina-tiny")
+    shallow = _row(rows, benchmark="BEIR nDCG@10", system="bm25>>jina-tiny")
     assert shallow["status"] == NOT_COMPARABLE and "top-50" in shallow["reason"]
     msmarco = rows[rows["dataset"] == "msmarco"]
     assert set(msmarco["status"]) == {NOT_COMPARABLE}
@@ -112,7 +112,7 @@ def test_bm25_with_other_parameters_is_not_comparable_to_sources_that_fix_them(t
 def test_tolerance_is_configurable(runs):
     results = load_results([runs])
     loose = reproduction_rows(results, tolerance=0.05)
-    assert _row(loose, benchmark="BEIR NDCG@10", dataset="scifact")["status"] == OK
+    assert _row(loose, benchmark="BEIR nDCG@10", dataset="scifact")["status"] == OK
     table = reproduction_table(results, tolerance=0.01)
     assert "OFF (-0.0400)" in table.display["status"].tolist()
 
