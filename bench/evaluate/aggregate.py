@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.evaluate.summary import MAIN_MEASURE, first_stage_of, summary_table, to_markdown
+from bench.evaluate.summary import MAIN_MEASURE, first_stage_of, format_cell, summary_table, to_markdown
 from bench.evaluate.tidy import METRIC_COLUMNS
 
 #: top-level keys (and `*.cache`) that never change a result: never a column, never a difference
@@ -371,15 +371,7 @@ def study_markdown(table: pd.DataFrame, columns: list[str], measure: str = MAIN_
     ]
     for key, row in table.iterrows():
         key = key if isinstance(key, tuple) else (key,)
-        cells = list(key[1:])
-        for c in numbers:
-            value = row[c]
-            if pd.isna(value):
-                cells.append("")
-            elif str(c).startswith("Δ"):
-                cells.append(f"{value:+.4f}")
-            else:
-                cells.append(f"{value:.4f}")
+        cells = [*key[1:], *(format_cell(row[c], c) for c in numbers)]
         lines.append(f"| {key[0]} | " + " | ".join(cells) + " |")
     note = (f"\nSettings that differ between the runs are columns ({', '.join(columns)}). An empty cell: the "
             "setting does not change that row (the same result at every value swept, or not a setting of that "

@@ -38,14 +38,13 @@ def to_markdown(table: pd.DataFrame, measure: str = MAIN_MEASURE) -> str:
         "|---|" + "|".join("---:" for _ in columns) + "|",
     ]
     for system, row in table.iterrows():
-        cells = []
-        for c in columns:
-            value = row[c]
-            if pd.isna(value):
-                cells.append("")
-            elif str(c).startswith("Δ"):
-                cells.append(f"{value:+.4f}")
-            else:
-                cells.append(f"{value:.4f}")
+        cells = [format_cell(row[c], c) for c in columns]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def format_cell(value: object, column: object) -> str:
+    """A summary-table cell: empty for a missing value, signed for a Δ column, 4 decimals otherwise."""
+    if pd.isna(value):
+        return ""
+    return f"{value:+.4f}" if str(column).startswith("Δ") else f"{value:.4f}"
