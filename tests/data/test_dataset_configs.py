@@ -36,7 +36,7 @@ def dataset_config(name: str, *overrides: str) -> DictConfig:
 
 
 def test_every_public_beir_dataset_and_demo_and_local_has_a_config() -> None:
-    assert sorted([*PUBLIC_BEIR, "demo", "local"]) == DATASET_CONFIGS
+    assert sorted([*PUBLIC_BEIR, "demo", "local", "synthetic"]) == DATASET_CONFIGS
 
 
 @pytest.mark.parametrize("name", DATASET_CONFIGS)
