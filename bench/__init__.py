@@ -42,7 +42,8 @@ _EXPORTS = {
     "Dense": "bench.first_stage.dense:Dense",
     "Hybrid": "bench.first_stage.hybrid:Hybrid",
     "Reranker": "bench.rerank.base:Reranker",
-    "ModelUnavailable": "bench.rerank.base:ModelUnavailable",
+    "ModelUnavailable": "bench.errors:ModelUnavailable",
+    "InputError": "bench.errors:InputError",
     "CrossEncoderReranker": "bench.rerank.cross_encoder:CrossEncoderReranker",
     "BiEncoderReranker": "bench.rerank.bi_encoder:BiEncoderReranker",
     # `bench.evaluate` is the subpackage, so the verb is `evaluate_run`

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.console import run_log, stage
 from bench.data.records import Dataset, Run
+from bench.errors import ModelUnavailable
 from bench.evaluate.measures import evaluate
 from bench.evaluate.summary import summary_table, to_markdown
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
@@ -26,7 +27,7 @@ from bench.executor.base import Executor
 from bench.executor.local import LocalExecutor
 from bench.first_stage.base import FirstStage
 from bench.manifest import write_manifest
-from bench.rerank.base import ModelUnavailable, Reranker
+from bench.rerank.base import Reranker
 from bench.rerank.scoring import score_candidates
 
 #: Reranker config keys that do not change the scores, left out of the score-cache key.

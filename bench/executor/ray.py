@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from bench.console import stage
+from bench.errors import ModelUnavailable
 from bench.executor.base import OnDone, ScoreTask
-from bench.rerank.base import ModelUnavailable, Reranker
+from bench.rerank.base import Reranker
 
 #: shards one actor holds at once: one scoring, one waiting (its pairs already shipped)
 IN_FLIGHT_PER_ACTOR = 2

@@ -12,7 +12,7 @@ import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.rerank.base import ModelUnavailable
+from bench.errors import ModelUnavailable
 
 #: hub id -> (python package, folder inside it, distribution name) for models shipped on PyPI.
 PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {

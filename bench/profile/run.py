@@ -34,6 +34,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bench.errors import ModelUnavailable
 from bench.models.runtime import DTYPES, pick_device
 from bench.profile import output
 from bench.profile.flops import mean_pair_flops
@@ -43,7 +44,6 @@ from bench.profile.scorers import Bound, Scorer, Unsupported
 from bench.profile.stats import kendall_tau, percentile, summarise
 from bench.profile.systems import ModelSource, dtype_problem, reranker_facts
 from bench.profile.workload import Workload
-from bench.rerank.base import ModelUnavailable
 from bench.rerank.engine import encode_pairs
 
 log = logging.getLogger("bench.profile")

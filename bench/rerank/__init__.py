@@ -1,5 +1,5 @@
 """Rerankers: score (query, document) pairs; the pipeline reorders first-stage candidates by score."""
 
-from bench.rerank.base import ModelUnavailable, Reranker
+from bench.rerank.base import Reranker
 
-__all__ = ["ModelUnavailable", "Reranker"]
+__all__ = ["Reranker"]

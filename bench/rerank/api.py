@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.rerank.base import ModelUnavailable
+from bench.errors import ModelUnavailable
 
 #: Statuses that mean "try again later": request timeout, rate limit, and every server error.
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
+from bench.errors import ModelUnavailable
 from bench.models.hub import ResolvedModel
-from bench.rerank.base import ModelUnavailable
 
 
 @dataclass

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.rerank.base import ModelUnavailable
+from bench.errors import ModelUnavailable
 
 
 def length_score(query: str, document: str) -> float:

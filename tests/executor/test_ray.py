@@ -20,11 +20,11 @@ pytest.importorskip("ray")
 from omegaconf import open_dict  # noqa: E402
 
 from bench.data.records import Dataset, Document  # noqa: E402
+from bench.errors import ModelUnavailable  # noqa: E402
 from bench.executor.base import Executor  # noqa: E402
 from bench.executor.ray import MISSING_RAY, RayExecutor  # noqa: E402
 from bench.first_stage.run_file import read_trec_run  # noqa: E402
 from bench.pipeline import make_executor, run  # noqa: E402
-from bench.rerank.base import ModelUnavailable  # noqa: E402
 from bench.rerank.scoring import score_candidates  # noqa: E402
 from tests.checkpoints import make_bert_checkpoint  # noqa: E402
 from tests.executor.fakes import CrashingReranker, FailingReranker, UnavailableReranker, length_score  # noqa: E402

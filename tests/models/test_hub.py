@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.errors import ModelUnavailable
 from bench.models.hub import resolve
-from bench.rerank.base import ModelUnavailable
 
 
 def test_local_folder_is_used_as_is(tmp_path):

@@ -15,9 +15,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from bench.errors import ModelUnavailable
 from bench.manifest import write_manifest
 from bench.rerank.api import ApiReranker, RerankApiError, group_by_query, retry_after
-from bench.rerank.base import ModelUnavailable, Reranker
+from bench.rerank.base import Reranker
 from tests.rerank.mock_rerank_server import MockRerankServer, expected_score
 
 KEY = "sk-test-NEVER-SHOW-7f3a9c2e"

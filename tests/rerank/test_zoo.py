@@ -17,7 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from bench.rerank.base import ModelUnavailable, Reranker
+from bench.errors import ModelUnavailable
+from bench.rerank.base import Reranker
 from bench.rerank.cross_encoder import CrossEncoderReranker
 from tests.checkpoints import (
     make_bert_checkpoint,

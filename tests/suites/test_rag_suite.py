@@ -16,8 +16,8 @@ import pytest
 from omegaconf import open_dict
 
 from bench.data.records import Run
+from bench.errors import ModelUnavailable
 from bench.pipeline import run
-from bench.rerank.base import ModelUnavailable
 from bench.suites.rag import report
 from bench.suites.rag.embedders import ApiEmbedder, JinaBertEmbedder, SentenceTransformerEmbedder
 from bench.suites.rag.qa import QADatasetError, load_qa_json

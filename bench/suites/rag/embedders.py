@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bench.rerank.base import ModelUnavailable
+from bench.errors import ModelUnavailable
 
 
 @runtime_checkable

@@ -35,12 +35,13 @@ from bench.data.beir import load_beir_folder
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import stable_hash
 from bench.data.records import Dataset, Run
+from bench.errors import ModelUnavailable
 from bench.evaluate.measures import evaluate
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
 from bench.first_stage.dense import exact_top_k
 from bench.manifest import write_manifest
 from bench.pipeline import RunLog, instantiate_named, reranker_identity
-from bench.rerank.base import ModelUnavailable, Reranker
+from bench.rerank.base import Reranker
 from bench.rerank.scoring import DEFAULT_SHARD_QUERIES, score_candidates
 from bench.store import ArrayShards
 from bench.suites.rag import report

@@ -1,0 +1,49 @@
+"""Errors that every layer may raise, kept below all of them so that no layer imports another for them.
+
+- `InputError`: the user gave bench something it cannot use (a config value, a file, an id). Entry points
+  print its message as one line and exit with status 2; the traceback goes to the run's log only.
+- `ModelUnavailable`: a model could not be obtained; the pipeline skips that system and says how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A mistake in what the user gave bench: one line that says what, where, and what to do.
+
+    `where` is a file (with `:line` when known), a config key or an id; it leads the message.
+    """
+
+    exit_status = 2
+
+    def __init__(self, where: str, problem: str, fix: str | None = None) -> None:
+        message = f"{where}: {problem}" if where else problem
+        if fix:
+            message += f"; {fix}"
+        super().__init__(message)
+        self.where = where
+        self.problem = problem
+        self.fix = fix
+
+    def __reduce__(self):
+        return type(self), (self.where, self.problem, self.fix)
+
+
+class ModelUnavailable(RuntimeError):
+    """A model could not be obtained (offline and not cached, gated, missing extra).
+
+    The pipeline reports the reranker as skipped with `reason` and `fix`, and runs the others.
+    `hub_id` is set when downloading that Hugging Face repository would fix it (the pipeline then
+    prints the exact `hf download` command).
+    """
+
+    def __init__(self, model: str, reason: str, fix: str, hub_id: str | None = None) -> None:
+        super().__init__(f"{model}: {reason}. To fix: {fix}")
+        self.model = model
+        self.reason = reason
+        self.fix = fix
+        self.hub_id = hub_id
+
+    def __reduce__(self):
+        # pickled by its fields, so it survives a trip through a worker process (executor=ray)
+        return type(self), (self.model, self.reason, self.fix, self.hub_id)
