@@ -7,26 +7,15 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class InputError(ValueError):
-    """A mistake in what the user gave bench: one line that says what, where, and what to do.
-
-    `where` is a file (with `:line` when known), a config key or an id; it leads the message.
-    """
+    """A mistake in what the user gave bench, as one line: where (file:line, config key or id), what is
+    wrong, and what to do. Entry points print it without a traceback and exit with `exit_status`."""
 
     exit_status = 2
-
-    def __init__(self, where: str, problem: str, fix: str | None = None) -> None:
-        message = f"{where}: {problem}" if where else problem
-        if fix:
-            message += f"; {fix}"
-        super().__init__(message)
-        self.where = where
-        self.problem = problem
-        self.fix = fix
-
-    def __reduce__(self):
-        return type(self), (self.where, self.problem, self.fix)
 
 
 class ModelUnavailable(RuntimeError):
@@ -47,3 +36,11 @@ class ModelUnavailable(RuntimeError):
     def __reduce__(self):
         # pickled by its fields, so it survives a trip through a worker process (executor=ray)
         return type(self), (self.model, self.reason, self.fix, self.hub_id)
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str:
+    """' Did you mean 'x'?' for the closest of `choices` (up to `n`), or '' when none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=n)
+    if not close:
+        return ""
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?"

@@ -20,18 +20,18 @@ What is kept and counted in `LoadReport` (with examples):
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data.records import Dataset, Document, LoadReport, Qrels
+from bench.errors import InputError, did_you_mean
 
 LOCAL_HINT = "point at a BEIR folder with `dataset=local dataset.path=/path/to/folder`"
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """Input that cannot be loaded as it is. The message names the file, line and id involved."""
 
 
@@ -109,11 +109,6 @@ def split_path(folder: Path, split: str) -> Path:
             f"Splits present: {', '.join(present) or 'none'} (choose one with dataset.split=...)"
         )
     return path
-
-
-def did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def read_corpus(path: Path) -> dict[str, Document]:

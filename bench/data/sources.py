@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.data import cache
-from bench.data.beir import LOCAL_HINT, DatasetError, did_you_mean, load_beir_folder, sub_datasets
+from bench.data.beir import LOCAL_HINT, DatasetError, load_beir_folder, sub_datasets
 from bench.data.download import BEIR_BASE_URL, fetch_beir
 from bench.data.records import Dataset
+from bench.errors import did_you_mean
 
 DEMO_DIR = Path(__file__).with_name("demo")
 
