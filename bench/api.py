@@ -25,9 +25,8 @@ import pandas as pd
 
 from bench.data.records import Dataset, Run
 from bench.first_stage.base import FirstStage
+from bench.paths import CONFIG_DIR
 from bench.rerank.base import Reranker
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass
@@ -87,10 +86,14 @@ def run(
     `rerankers` / `first_stages`: {name: object} added to the configured systems (use `reranker=none`
     to run yours alone); `dataset`: a loaded dataset in place of the configured one. Objects without
     a config are not cached. `output_dir`: where the files go (default `reports/runs/<time>_<suffix>`).
+    A config value bench cannot use raises `bench.validate.ConfigError` (an `InputError`) before any work,
+    its message one line per problem.
     """
     from bench.pipeline import run as run_pipeline
+    from bench.validate import validate
 
     cfg = compose(*overrides)
+    validate(cfg, dataset=dataset is None)  # ConfigError (an InputError) listing every bad value, before any work
     out = Path(output_dir or cfg.get("output_dir") or
                Path("reports/runs") / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(3)}").resolve()
     run_pipeline(cfg, out, dataset=dataset, first_stages=first_stages, rerankers=rerankers, show=False)

@@ -1,4 +1,5 @@
-"""The `bench` command end to end, in a subprocess, as a user runs it."""
+"""The `bench` command end to end, in a subprocess as a user runs it (in this process where only its files and
+messages are checked: tests/errors/harness.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from tests.errors.harness import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,3 +99,24 @@ def test_profile_help_says_what_bench_profile_is():
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     assert first.startswith("bench profile: throughput, latency and memory") and "powered by Hydra" not in done.stdout
+
+
+def test_output_dir_leaves_nothing_under_reports_runs(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    status, _, err = run_cli(["first_stage=bm25", "reranker=none", "quiet=true", f"output_dir={out}"], tmp_path,
+                             monkeypatch, capsys)
+    assert status == 0, err
+    assert (out / "metrics.csv").is_file() and (out / "bench.log").stat().st_size > 0
+    assert (out / ".hydra" / "config.yaml").is_file()  # Hydra's record of the run sits beside its results
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_bad_value_in_a_sweep_names_the_job_and_logs_its_traceback(tmp_path, monkeypatch, capsys):
+    sweep = tmp_path / "sweep"
+    status, _, err = run_cli(["-m", "top_k=0,5", "first_stage=bm25", "reranker=none", "quiet=true",
+                              f"hydra.sweep.dir={sweep}"], tmp_path, monkeypatch, capsys)
+    lines = err.splitlines()
+    assert status == 2 and "Traceback" not in err
+    assert "top_k=0" in lines[0] and lines[-1].startswith("bench: top_k=0: must be an integer >= 1")
+    assert "ConfigError: top_k=0" in (sweep / "0" / "bench.log").read_text()
+    assert (sweep / "1" / "metrics.csv").is_file()  # the other job of the sweep ran

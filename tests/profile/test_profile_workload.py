@@ -96,12 +96,14 @@ def test_the_cli_turns_the_plain_bench_dataset_keys_into_pairs_dataset(capsys, t
     assert "bench profile pairs.dataset=../shared/data/cranfield" in err and "Traceback" not in err
 
 
-def test_bench_profile_with_a_missing_folder_says_what_to_type(tmp_path):
+def test_bench_profile_with_a_missing_folder_says_what_to_type(tmp_path, capsys):
     from bench.profile.cli import main
 
     with pytest.raises(SystemExit) as caught:
         main(["profile=zoo", "pairs.dataset=/no/such/cranfield", f"hydra.run.dir={tmp_path / 'run'}"])
-    message = str(caught.value.code)
+    message = capsys.readouterr().err
+    assert caught.value.code == 2 and "Traceback" not in message and message.count("\n") == 1
+    assert "Traceback" in (tmp_path / "run" / "bench.log").read_text()
     assert message.startswith("bench profile: no dataset folder at /no/such/cranfield")
     assert "`bench profile profile=zoo pairs.dataset=/path/to/folder`" in message
     assert "`bench profile profile=zoo pairs.dataset=null`" in message
