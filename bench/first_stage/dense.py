@@ -1,4 +1,4 @@
-"""Dense retrieval: a sentence-transformers bi-encoder with exact inner-product search.
+"""Dense retrieval: a sentence-transformers bi-encoder (bench.models.sentence) with exact inner-product search.
 
 The corpus is encoded in shards of `shard_documents` documents (ids sorted). Each finished shard is
 written to the shard store at once (verified on every later use), so a killed run re-encodes only
@@ -18,7 +18,7 @@ from bench.console import progress, stage
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.records import Document, Run
-from bench.models.sentence import LazySentenceTransformer, embedding_dimension, encode
+from bench.models.sentence import SentenceEncoder
 from bench.store import ArrayShards, ShardCounts
 
 #: documents per shard unless configured (`shard.documents`)
@@ -82,55 +82,50 @@ class Dense:
         if shard_documents < 1:
             raise ValueError(f"shard.documents must be at least 1, got {shard_documents}")
         self.name = name
-        self.model = model
-        self.revision = revision
-        self.batch_size = batch_size
-        self.normalize = normalize
+        self.encoder = SentenceEncoder(model, revision=revision, device=device, batch_size=batch_size,
+                                       normalize=normalize)
         self.chunk_size = chunk_size
         self.shard_documents = shard_documents
-        self.device_name = device
         self.cache = cache
         self.cache_hit = False
         self.shards = ShardCounts()
         self.problems: list[dict[str, str]] = []
-        self._lazy = LazySentenceTransformer(model, revision=revision, device=device)
         self._doc_ids: list[str] = []
         self._blocks: list[np.ndarray] = []
         self._indexed = False
 
     @property
     def source(self) -> str | None:
-        return self._lazy.source
+        return self.encoder.source
 
     def index(self, corpus: Mapping[str, Document]) -> None:
         self._doc_ids = sorted(corpus)  # index positions follow the cache key (ids sorted), not input order
-        encoder = self._lazy.get()
-        dim = embedding_dimension(encoder)
+        encoder = self.encoder
+        dim = encoder.dimension  # loads the model, so that its source is known for the cache key
         key = stable_hash(
-            {"corpus": fingerprint_corpus(corpus), "model": self.model, "revision": self.revision,
-             "source": self.source, "normalize": self.normalize, "shard_documents": self.shard_documents}
+            {"corpus": fingerprint_corpus(corpus), **encoder.facts(), "normalize": encoder.normalize,
+             "shard_documents": self.shard_documents}
         )
         n = len(self._doc_ids)
         total = math.ceil(n / self.shard_documents)
         store = ArrayShards(cache_dir() / "embeddings" / key if self.cache else None, total=total,
-                            describe={"model": self.model, "source": self.source, "documents": n})
+                            describe={"model": encoder.model, "source": self.source, "documents": n})
         bounds = [(i * self.shard_documents, min(n, (i + 1) * self.shard_documents)) for i in range(total)]
         blocks: list[np.ndarray | None] = [store.load(i, rows=hi - lo, columns=dim, mmap=True)
                                            for i, (lo, hi) in enumerate(bounds)]
         cached_docs = sum(hi - lo for (lo, hi), b in zip(bounds, blocks, strict=True) if b is not None)
         stage("encoding %s with %s: %d documents in %d shards, %d shards (%d documents) cached", self.name,
-              self.model, n, total, store.counts.reused, cached_docs)
+              encoder.model, n, total, store.counts.reused, cached_docs)
         missing = [i for i, b in enumerate(blocks) if b is None]
         if missing:
-            step = max(1, self.batch_size * 2)  # a progress update every two batches
+            step = max(1, encoder.batch_size * 2)  # a progress update every two batches
             with progress(total=n, initial=cached_docs, desc=f"encode {self.name}", unit="doc") as bar:
                 for i in missing:
                     lo, hi = bounds[i]
                     parts = []
                     for start in range(lo, hi, step):
                         ids = self._doc_ids[start : min(hi, start + step)]
-                        parts.append(encode(encoder, [corpus[d].full_text for d in ids],
-                                            batch_size=self.batch_size, normalize=self.normalize))
+                        parts.append(encoder.encode([corpus[d].full_text for d in ids]))
                         bar.update(len(ids))
                     vectors = np.concatenate(parts) if parts else np.zeros((0, dim or 0), dtype=np.float32)
                     store.save(i, vectors)
@@ -148,8 +143,7 @@ class Dense:
         query_ids = list(queries)
         if not query_ids or not self._doc_ids:
             return {q: {} for q in query_ids}
-        q_vec = encode(self._lazy.get(), [queries[q] for q in query_ids], batch_size=self.batch_size,
-                       normalize=self.normalize)
+        q_vec = self.encoder.encode([queries[q] for q in query_ids])
         index, scores = exact_top_k(q_vec, self._blocks, k=top_k, chunk_size=self.chunk_size)
         return {
             qid: {self._doc_ids[int(i)]: float(s) for i, s in zip(index[row], scores[row], strict=True)}
@@ -157,6 +151,5 @@ class Dense:
         }
 
     def info(self) -> dict[str, object]:
-        return {"kind": "dense", "model": self.model, "revision": self.revision, "source": self.source,
-                "cache_hit": self.cache_hit, "shard_documents": self.shard_documents,
-                "shards": self.shards.as_dict(), "quarantined": self.problems}
+        return {"kind": "dense", **self.encoder.facts(), "cache_hit": self.cache_hit,
+                "shard_documents": self.shard_documents, "shards": self.shards.as_dict(), "quarantined": self.problems}

@@ -1,8 +1,10 @@
 """Model code bench owns, and where model files come from.
 
 `jinabert` (with `alibi`) is JinaBERT without remote code: jina-reranker-v1 cross-encoders and
-jina-embeddings-v2 encoders. Its public names are re-exported here lazily, so that importing a
-light sibling module (such as `bench.models.hub`) does not pull in torch and transformers.
+jina-embeddings-v2 encoders. `sentence` wraps sentence-transformers bi-encoders; `hub` says where
+every model's files come from; `runtime` spells devices and dtypes. JinaBERT's public names are
+re-exported here lazily, so that importing a light sibling module (such as `bench.models.hub`)
+does not pull in torch and transformers.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Any
 _JINABERT = (
     "CheckpointError",
     "JinaBertConfig",
-    "JinaBertEmbedder",
     "JinaBertForSequenceClassification",
     "JinaBertModel",
+    "JinaBertSentenceEncoder",
     "is_jinabert_config",
 )
 

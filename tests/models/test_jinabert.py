@@ -16,16 +16,17 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from bench.errors import ModelUnavailable
 from bench.models.alibi import AlibiCache, alibi_slopes, with_padding
 from bench.models.jinabert import (
     CheckpointError,
     JinaBertConfig,
-    JinaBertEmbedder,
     JinaBertForSequenceClassification,
     JinaBertModel,
+    JinaBertSentenceEncoder,
     is_jinabert_config,
 )
-from bench.profile.jinabert_load import peak_rss
+from bench.profile.measure import ProcessPeak
 from tests.checkpoints import make_bert_checkpoint, make_jinabert_checkpoint
 
 SHAPE = dict(layers=3, hidden=48, heads=6, intermediate=96)  # 6 heads: not a power of two
@@ -158,6 +159,31 @@ def test_packed_sequences_score_as_padded_ones(checkpoint, first_token_only):
     torch.testing.assert_close(hidden, reference, atol=1e-5, rtol=0)
 
 
+def test_first_token_view_scores_as_the_model_and_leaves_it_alone(checkpoint):
+    model = JinaBertForSequenceClassification.from_pretrained(checkpoint)
+    view = model.first_token_view()
+    ids, mask = right_padded([40, 9, 1, 33])
+    with torch.inference_mode():
+        full = model(ids, mask).logits
+        fast = view(ids, mask).logits
+        last_hidden = view.bert(ids, mask).last_hidden_state
+        again = model.bert(ids, mask).last_hidden_state
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=0)
+    assert last_hidden.shape == (4, 1, model.config.hidden_size)  # the last layer ran for first tokens only
+    assert again.shape == (4, 40, model.config.hidden_size)  # the model itself still runs every token
+    assert view.classifier.weight is model.classifier.weight
+    assert view.bert.encoder.layer[-1].mlp.wo.weight is model.bert.encoder.layer[-1].mlp.wo.weight
+
+
+def test_a_missing_checkpoint_is_unavailable_through_the_hub_resolver(tmp_path):
+    file = tmp_path / "model.safetensors"
+    file.write_bytes(b"")
+    with pytest.raises(ModelUnavailable, match="is a file, not a model folder"):
+        JinaBertForSequenceClassification.from_pretrained(file)
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        JinaBertModel.from_pretrained(tmp_path / "nowhere")
+
+
 def test_packed_input_is_checked(geglu):
     model = JinaBertForSequenceClassification.from_pretrained(geglu)
     ids = torch.arange(5, 15)
@@ -197,16 +223,17 @@ def test_no_full_alibi_table_is_built():
         max_position_embeddings=8192, num_labels=1,
     )  # fmt: skip
     if Path("/proc/self/status").exists():
-        with peak_rss() as memory:
-            model = JinaBertForSequenceClassification(config).eval()
-        assert memory["peak_above_baseline_mb"] < 50  # the [12, 8192, 8192] float32 table is 3 GiB
+        probe = ProcessPeak()
+        probe.start()
+        model = JinaBertForSequenceClassification(config).eval()
+        assert probe.stop() < 50  # MB above the baseline: the [12, 8192, 8192] float32 table is 3 GiB
     else:
         model = JinaBertForSequenceClassification(config).eval()
     tensors = [*model.parameters(), *model.buffers()]
     assert max(t.numel() for t in tensors) < 8192 * 8192
     with torch.inference_mode():
         model(torch.randint(5, 100, (2, 16)))
-    assert [tuple(bias.shape) for bias in model.bert.alibi._biases.values()] == [(1, 12, 16, 16)]
+    assert [tuple(bias.shape) for bias in model.bert.alibi.tables()] == [(1, 12, 16, 16)]
 
 
 def test_alibi_cache_is_keyed_by_length_and_bounded():
@@ -215,7 +242,7 @@ def test_alibi_cache_is_keyed_by_length_and_bounded():
     assert cache(10, device=torch.device("cpu"), dtype=torch.float32) is first
     cache(11, device=torch.device("cpu"), dtype=torch.float32)
     cache(12, device=torch.device("cpu"), dtype=torch.bfloat16)
-    assert len(cache._biases) == 2 and first.shape == (1, 6, 10, 10)
+    assert len(cache.tables()) == 2 and first.shape == (1, 6, 10, 10)
     assert first[0, 4, 0, 3].item() == pytest.approx(-3 * 2**-1)  # symmetric -slope * |i - j|
     assert torch.equal(first, first.transpose(-1, -2))
 
@@ -338,7 +365,7 @@ def test_config_rejects_an_unknown_feed_forward_type():
 
 
 def test_embedder_mean_pools_in_input_order(tmp_path):
-    embedder = JinaBertEmbedder.from_pretrained(make_jinabert_checkpoint(tmp_path / "emb", prefix="", **SHAPE))
+    embedder = JinaBertSentenceEncoder.from_pretrained(make_jinabert_checkpoint(tmp_path / "emb", prefix="", **SHAPE))
     texts = ["supersonic flow over a flat plate", "heat", "the quick brown fox jumps over the lazy dog", "heat"]
     vectors = embedder.encode(texts, batch_size=2)
     assert vectors.shape == (4, SHAPE["hidden"]) and vectors.dtype == np.float32

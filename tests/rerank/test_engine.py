@@ -18,7 +18,9 @@ from transformers import (
 from bench.rerank import engine
 from bench.rerank.engine import (
     EncodedPairs,
+    FirstTokenClassifier,
     OomGuard,
+    PackedClassifier,
     first_token_model,
     pad_batch,
     plan_batches,
@@ -150,6 +152,32 @@ def test_first_token_view_matches_the_full_model_and_leaves_it_alone():
         full = model(input_ids=ids, attention_mask=mask).logits
         fast = view(input_ids=ids, attention_mask=mask).logits
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=0)
+
+
+def test_models_are_recognised_by_what_they_offer_not_by_name(jinabert, bert):
+    model, tokenizer = jinabert
+    assert isinstance(model, PackedClassifier) and isinstance(model, FirstTokenClassifier)
+    assert not isinstance(bert[0], PackedClassifier) and not isinstance(bert[0], FirstTokenClassifier)
+
+    class Offers(FakeModel):
+        """Any model offering a first-token view gets it used, whatever its name."""
+
+        views = 0
+
+        def first_token_view(self):
+            Offers.views += 1
+            return FakeModel()
+
+    assert first_token_model(Offers()) is None  # training mode: no view
+    assert isinstance(first_token_model(Offers().eval()), FakeModel) and Offers.views == 1
+    scores, _ = score_pairs(Offers().eval(), FakeTokenizer(), fake_pairs([3, 5]), max_length=8, first_token=True)
+    assert scores.tolist() == [10, 11] and Offers.views == 2
+    with mock.patch.object(type(model), "first_token_view", side_effect=AssertionError("view asked for")):
+        score_pairs(model, tokenizer, PAIRS, max_length=64, first_token=False, packing=False)
+    view = type(model).first_token_view
+    with mock.patch.object(type(model), "first_token_view", autospec=True, side_effect=view) as asked:
+        score_pairs(model, tokenizer, PAIRS, max_length=64, packing=False)
+    asked.assert_called_once_with(model)
 
 
 def test_first_token_refuses_what_it_does_not_know(bert):

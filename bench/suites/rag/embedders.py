@@ -1,6 +1,6 @@
 """The embedding models that retrieve the top 10 chunks: one small Protocol, three backends.
 
-    SentenceTransformerEmbedder   any sentence-transformers model (offline copies through bench.models.hub)
+    SentenceTransformerEmbedder   any sentence-transformers model (bench.models.sentence: offline copies too)
     JinaBertEmbedder              jina-embeddings-v2 through bench's native JinaBERT (no remote code)
     ApiEmbedder                   an OpenAI-compatible /v1/embeddings endpoint, key from the environment
 
@@ -15,11 +15,17 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bench.errors import ModelUnavailable
+from bench.models.hub import resolve
+from bench.models.runtime import pick_device, pick_dtype
+from bench.models.sentence import SentenceEncoder
+
+if TYPE_CHECKING:
+    from bench.models.jinabert import JinaBertSentenceEncoder
 
 
 @runtime_checkable
@@ -56,49 +62,29 @@ class SentenceTransformerEmbedder:
         facts: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
-        self.model = model
-        self.revision = revision
+        self.encoder = SentenceEncoder(model, revision=revision, device=device, batch_size=batch_size,
+                                       normalize=normalize)
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
-        self.batch_size = batch_size
-        self.normalize = normalize
-        self.device_name = device
         self.facts = dict(facts or {})
-        from bench.models.sentence import LazySentenceTransformer
-
-        self._lazy = LazySentenceTransformer(model, revision=revision, device=device)
-
-    @property
-    def source(self) -> str | None:
-        return self._lazy.source
-
-    def _load(self):
-        return self._lazy.get()
-
-    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
-        from bench.models.sentence import encode
-
-        return encode(self._load(), [prefix + t for t in texts], batch_size=self.batch_size,
-                      normalize=self.normalize)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prefix)
+        return self.encoder.encode(texts, prefix=self.query_prefix)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.document_prefix)
+        return self.encoder.encode(texts, prefix=self.document_prefix)
 
     def identity(self) -> dict[str, Any]:
-        self._load()
-        return {"kind": "sentence_transformers", "model": self.model, "revision": self.revision,
-                "source": self.source, "query_prefix": self.query_prefix,
-                "document_prefix": self.document_prefix, "normalize": self.normalize}
+        self.encoder.load()  # the source is part of what the vectors depend on
+        return {"kind": "sentence_transformers", **self.encoder.facts(), "query_prefix": self.query_prefix,
+                "document_prefix": self.document_prefix, "normalize": self.encoder.normalize}
 
     def info(self) -> dict[str, Any]:
         return {**self.identity(), "facts": self.facts}
 
 
 class JinaBertEmbedder:
-    """jina-embeddings-v2 (mean pooling) through `bench.models.jinabert.JinaBertEmbedder`."""
+    """jina-embeddings-v2 (mean pooling) through `bench.models.jinabert.JinaBertSentenceEncoder`."""
 
     def __init__(
         self,
@@ -123,31 +109,23 @@ class JinaBertEmbedder:
         self.dtype_name = dtype
         self.facts = dict(facts or {})
         self.source: str | None = None
-        self._encoder = None
+        self._encoder: JinaBertSentenceEncoder | None = None
 
-    def _load(self):
+    def load(self) -> JinaBertSentenceEncoder:
+        """The encoder, loaded (once) on the first call; `source` then says where its files came from."""
         if self._encoder is None:
-            try:
-                from bench.models import jinabert
-            except ImportError as exc:
-                raise ModelUnavailable(self.model, f"bench.models.jinabert cannot be imported ({exc})",
-                                       "install bench with its dependencies (pip install -e .)") from None
-            native = getattr(jinabert, "JinaBertEmbedder", None)
-            if native is None:
-                raise ModelUnavailable(self.model, "bench.models.jinabert offers no JinaBertEmbedder",
-                                       "update bench to a version with the native JinaBERT embedder")
-            from bench.models.hub import resolve
-            from bench.models.runtime import pick_device, pick_dtype
+            from bench.models.jinabert import JinaBertSentenceEncoder  # torch and transformers: on first use
 
             where = resolve(self.model, revision=self.revision)
             device = pick_device(self.device_name)
-            self._encoder = native.from_pretrained(where.path, torch_dtype=pick_dtype(self.dtype_name, device),
-                                                   device=device, max_length=self.max_length)
+            self._encoder = JinaBertSentenceEncoder.from_pretrained(
+                where.path, torch_dtype=pick_dtype(self.dtype_name, device), device=device, max_length=self.max_length
+            )
             self.source = where.source
         return self._encoder
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        encoder = self._load()
+        encoder = self.load()
         if not texts:
             return np.zeros((0, encoder.model.config.hidden_size), dtype=np.float32)
         return encoder.encode(list(texts), batch_size=self.batch_size, normalize=self.normalize)
@@ -159,9 +137,9 @@ class JinaBertEmbedder:
         return self._encode(texts)
 
     def identity(self) -> dict[str, Any]:
-        self._load()
+        encoder = self.load()
         return {"kind": "jinabert", "model": self.model, "revision": self.revision, "source": self.source,
-                "max_length": self._encoder.max_length, "normalize": self.normalize, "dtype": self.dtype_name}
+                "max_length": encoder.max_length, "normalize": self.normalize, "dtype": self.dtype_name}
 
     def info(self) -> dict[str, Any]:
         return {**self.identity(), "facts": self.facts}
