@@ -9,9 +9,12 @@ A BEIR folder holds:
 Ids are strings (integers in JSON become strings). Blank lines are skipped.
 
 What is an error (`DatasetError`, naming file, line and id):
-  a line that is not a JSON object, a missing `_id`, a duplicate corpus or query id,
+  a line that is not a JSON object, a missing `_id`, an id that is empty or holds whitespace
+  (a TREC run file cannot carry it: `bench.data.records.id_problem`), a duplicate corpus or query id,
   a qrels line without three tab-separated fields or with a non-integer score,
-  the same (query, document) pair judged twice with *different* scores, a missing file or split.
+  the same (query, document) pair judged twice with *different* scores, a missing file or split,
+  and a folder that leaves nothing to evaluate: no documents (or only empty ones), no queries, no
+  judgements, or no judgement whose query and document both exist (each would end in a table of zeros).
 What is kept and counted in `LoadReport` (with examples):
   empty documents and queries, qrels whose query or document is absent (left out of `qrels`),
   queries without qrels in the split (not evaluated), and the same pair judged twice with the
@@ -25,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data.records import Dataset, Document, LoadReport, Qrels
+from bench.data.records import Dataset, Document, LoadReport, Qrels, id_problem
 from bench.errors import InputError, did_you_mean
 
 LOCAL_HINT = "point at a BEIR folder with `dataset=local dataset.path=/path/to/folder`"
@@ -59,6 +62,7 @@ def load_beir_folder(
     all_queries = read_queries(root / "queries.jsonl")
     judgements = read_qrels(qrels_path)
     qrels = keep_known(judgements, all_queries, corpus, report, qrels_path)
+    check_something_to_evaluate(judgements, qrels, all_queries, corpus, qrels_path)
     queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
     count_leftovers(corpus, all_queries, queries, report)
     return Dataset(
@@ -111,6 +115,27 @@ def split_path(folder: Path, split: str) -> Path:
     return path
 
 
+def check_something_to_evaluate(
+    judgements: list[Judgement], qrels: Qrels, queries: dict[str, str], corpus: dict[str, Document], path: Path
+) -> None:
+    """Refuse a folder whose qrels leave nothing to evaluate (every measure would be zero or missing)."""
+    if qrels:
+        return
+    if not judgements:
+        raise DatasetError(
+            f"{path}: no judgements (only a header or blank lines); add `query-id<TAB>corpus-id<TAB>score` "
+            "lines, or choose another split with dataset.split=..."
+        )
+    first = judgements[0]
+    missing = [f"query {first.query_id!r} is not in queries.jsonl"] if first.query_id not in queries else []
+    if first.doc_id not in corpus:
+        missing.append(f"document {first.doc_id!r} is not in corpus.jsonl")
+    raise DatasetError(
+        f"{path}: none of its {len(judgements)} judgements names a known query and document (line {first.line}: "
+        f"{' and '.join(missing)}); the qrels belong to another collection or write the ids differently"
+    )
+
+
 def read_corpus(path: Path) -> dict[str, Document]:
     corpus: dict[str, Document] = {}
     lines: dict[str, int] = {}
@@ -122,6 +147,12 @@ def read_corpus(path: Path) -> dict[str, Document]:
             title=text_field(record, "title", path, line_no),
             text=text_field(record, "text", path, line_no),
         )
+    if not corpus:
+        raise DatasetError(f"{path}: no documents (empty or blank lines only); a BEIR corpus.jsonl holds one "
+                           'JSON object a line: {"_id", "title", "text"}')
+    if not any(doc.title.strip() or doc.text.strip() for doc in corpus.values()):
+        raise DatasetError(f"{path}: all {len(corpus)} documents are empty (no title, no text): nothing to "
+                           "retrieve; fill `title` or `text`")
     return corpus
 
 
@@ -132,6 +163,9 @@ def read_queries(path: Path) -> dict[str, str]:
         query_id = record_id(record, path, line_no)
         check_unique(query_id, lines, path, line_no)
         queries[query_id] = text_field(record, "text", path, line_no)
+    if not queries:
+        raise DatasetError(f"{path}: no queries (empty or blank lines only); a BEIR queries.jsonl holds one "
+                           'JSON object a line: {"_id", "text"}')
     return queries
 
 
@@ -154,6 +188,9 @@ def record_id(record: dict[str, object], path: Path, line_no: int) -> str:
     value = record.get("_id")
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise DatasetError(f"{path}:{line_no}: missing `_id` (a non-empty string or integer), got {value!r}")
+    problem = id_problem(str(value))
+    if problem:
+        raise DatasetError(f"{path}:{line_no}: {problem}")
     return str(value)
 
 
@@ -202,7 +239,11 @@ def parse_judgement(fields: list[str], path: Path, line_no: int) -> Judgement:
         )
     if not is_int(fields[2]):
         raise DatasetError(f"{path}:{line_no}: score {fields[2]!r} is not an integer")
-    return Judgement(fields[0].strip(), fields[1].strip(), int(fields[2]), line_no)
+    query_id, doc_id = fields[0].strip(), fields[1].strip()
+    problem = id_problem(query_id) or id_problem(doc_id)
+    if problem:
+        raise DatasetError(f"{path}:{line_no}: {problem}")
+    return Judgement(query_id, doc_id, int(fields[2]), line_no)
 
 
 def is_int(text: str) -> bool:

@@ -3,33 +3,46 @@
 Request:  POST {"model", "query", "documents": [...], "top_n": len(documents), "return_documents": false}
           with `Authorization: Bearer <key>`.
 Response: {"results": [{"index": i, "relevance_score": s}, ...]} in any order; scores are mapped
-          back by index, and a response that does not score every document exactly once is an
-          error (scores are never filled in).
+          back by index, and a response that does not score every document exactly once with a
+          finite number is an error (scores are never filled in).
 
 The key is read from an environment variable at request time and kept nowhere else: not on the
-object, not in `info()`, not in any message. A missing key or a refused one (401/403) raises
-`ModelUnavailable`, so the pipeline skips this reranker with the reason and the fix. 408, 429,
-5xx, timeouts and dropped connections are retried with exponential backoff, honouring the
-server's Retry-After (capped at `max_backoff`), at most `max_retries` times. Redirects are not
-followed, so the key only ever goes to `url`.
+object, not in `info()`, not in any message. 408, 429, 5xx, timeouts and dropped connections are
+retried with exponential backoff, honouring the server's Retry-After (capped at `max_backoff`), at
+most `max_retries` times. Redirects are not followed, so the key only ever goes to `url`.
+
+`timeout` bounds each attempt as a whole (connect, send, and the complete answer), not only each
+wait on the socket: a server that announces a long body and sends one byte a second would
+otherwise hold a study forever. When the time is up the attempt's socket is shut down.
+
+Every way the service can fail (no key, a refused key, exhausted retries, a redirect, an answer
+that is not a complete ranking) raises `ModelUnavailable` (`RerankApiError` is one) with the reason
+and the fix, so the pipeline skips this reranker and writes every other system's results. The
+scoring step stores a shard's scores only after the reranker returned all of them, so the shard
+that failed is never cached; shards finished before it are whole, verified answers and are reused
+when the run is repeated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import json
 import math
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from bench.errors import ModelUnavailable
+from bench.errors import InputError, ModelUnavailable
 
 #: Statuses that mean "try again later": request timeout, rate limit, and every server error.
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
@@ -39,8 +52,8 @@ REFUSED_STATUSES = frozenset({401, 403})
 BODY_SNIPPET = 200
 
 
-class RerankApiError(RuntimeError):
-    """The service answered, but not with a usable ranking (after any retries)."""
+class RerankApiError(ModelUnavailable):
+    """The service could not give a usable ranking (after any retries): the reranker is skipped."""
 
 
 class _Retryable(Exception):
@@ -50,6 +63,10 @@ class _Retryable(Exception):
         super().__init__(what)
         self.what = what
         self.delay = delay
+
+
+class _Unusable(Exception):
+    """An answer that is not a complete ranking; `ApiReranker` turns it into a `RerankApiError`."""
 
 
 class ApiReranker:
@@ -70,12 +87,15 @@ class ApiReranker:
         top_n_field: bool = True,
         facts: dict[str, Any] | None = None,
     ) -> None:
+        key = f"reranker.{name}"
         if documents_per_request < 1:
-            raise ValueError(f"documents_per_request must be at least 1, got {documents_per_request}")
+            raise InputError(f"{key}.documents_per_request must be at least 1, got {documents_per_request}")
         if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
-            raise ValueError(f"url must start with https:// (or http:// for a local server), got {url!r}")
+            raise InputError(f"{key}.url must start with https:// (or http:// for a local server), got {url!r}")
         if max_retries < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+            raise InputError(f"{key}.max_retries must be 0 or more, got {max_retries}")
+        if not timeout > 0:
+            raise InputError(f"{key}.timeout must be a positive number of seconds, got {timeout}")
         self.name = name
         self.model = model
         self.url = url
@@ -110,7 +130,8 @@ class ApiReranker:
                     scores[position] = value
         missing = [i for i, s in enumerate(scores) if math.isnan(s)]
         if missing:  # cannot happen while every chunk is checked in _parse; never return a filled-in score
-            raise RerankApiError(f"{self.url}: no score for pair(s) {missing[:10]}")
+            raise self._unavailable(f"{self.url} gave no score for pair(s) {missing[:10]}",
+                                    "report this as a bench bug: every answer is checked before it is used")
         self.scored_pairs += len(pairs)
         return scores
 
@@ -155,16 +176,31 @@ class ApiReranker:
                 raw = self._post(key, payload)
             except _Retryable as failure:
                 if attempt == self.max_retries:
-                    raise RerankApiError(
-                        f"{self.url}: gave up after {attempt + 1} attempt(s); last: {failure.what}"
+                    raise self._unavailable(
+                        f"{self.url}: gave up after {attempt + 1} attempt(s); last: {failure.what}",
+                        f"check that {self.url} is up and reachable from here, or allow more with "
+                        f"reranker.{self.name}.timeout (now {self.timeout:g}s per request) and "
+                        f"reranker.{self.name}.max_retries (now {self.max_retries}); with cache=true the "
+                        "shards scored before are reused when you rerun",
                     ) from None
                 self.retries += 1
                 self.sleep(self._delay(attempt, failure.delay))
                 continue
-            return self._parse(raw, len(documents), key)
+            try:
+                return self._parse(raw, len(documents))
+            except _Unusable as problem:
+                raise self._unavailable(
+                    _redact(f"{self.url} sent an unusable answer: {problem}", key),
+                    f"check that reranker.{self.name}.url points at a /v1/rerank service (Cohere or Jina "
+                    f"shape) that serves model {self.model!r}",
+                ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _unavailable(self, reason: str, fix: str) -> RerankApiError:
+        return RerankApiError(self.model, reason, fix)
+
     def _post(self, key: str, payload: bytes) -> bytes:
+        """One attempt, within `timeout` as a whole; a failure worth repeating is `_Retryable`."""
         request = urllib.request.Request(
             self.url,
             data=payload,
@@ -177,78 +213,113 @@ class ApiReranker:
             },
         )
         self.requests += 1
+        deadline = _Deadline(self.timeout)
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with deadline:
+                return self._exchange(deadline, request, key)
+        except Exception as error:
+            if deadline.expired:  # whatever the shut-down socket raised, the cause is the deadline
+                raise _Retryable(f"timed out: no complete answer within {self.timeout:g}s") from None
+            if isinstance(error, OSError | http.client.HTTPException):  # URLError and TimeoutError are OSErrors
+                reason = getattr(error, "reason", error)
+                raise _Retryable(_redact(f"{type(error).__name__}: {reason}", key)) from None
+            raise
+
+    def _exchange(self, deadline: _Deadline, request: urllib.request.Request, key: str) -> bytes:
+        try:
+            with deadline.opener().open(request, timeout=self.timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
-            status = error.code
-            if 300 <= status < 400:
-                raise RerankApiError(
-                    f"{self.url}: HTTP {status} redirect to {error.headers.get('Location')!r}; redirects are not "
-                    "followed (the key would go with them): set url to the final address"
-                ) from None
-            if status in REFUSED_STATUSES:
-                raise ModelUnavailable(
-                    self.model,
-                    f"{self.url} refused the key in {self.api_key_env} (HTTP {status})",
-                    f"check that {self.api_key_env} holds a valid key with access to {self.model}",
-                ) from None
-            if status in RETRYABLE_STATUSES:
-                raise _Retryable(f"HTTP {status}", retry_after(error.headers.get("Retry-After"))) from None
-            text = _redact(_read_quietly(error), key)[:BODY_SNIPPET]
-            raise RerankApiError(f"{self.url}: HTTP {status}: {text}") from None
-        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, ConnectionError) as error:
-            reason = getattr(error, "reason", error)
-            raise _Retryable(_redact(f"{type(error).__name__}: {reason}", key)) from None
+            raise self._refusal(error, key) from None
+
+    def _refusal(self, error: urllib.error.HTTPError, key: str) -> Exception:
+        """What an HTTP error status means for this reranker: skip it, or try again."""
+        status = error.code
+        if 300 <= status < 400:
+            return self._unavailable(
+                f"{self.url} answered HTTP {status} redirect to {error.headers.get('Location')!r}; redirects are "
+                "not followed (the key would go with them)",
+                f"set reranker.{self.name}.url to the final address",
+            )
+        if status in REFUSED_STATUSES:
+            return ModelUnavailable(
+                self.model,
+                f"{self.url} refused the key in {self.api_key_env} (HTTP {status})",
+                f"check that {self.api_key_env} holds a valid key with access to {self.model}",
+            )
+        if status in RETRYABLE_STATUSES:
+            return _Retryable(f"HTTP {status}", retry_after(error.headers.get("Retry-After")))
+        text = _redact(_read_quietly(error), key)[:BODY_SNIPPET]
+        return self._unavailable(
+            f"{self.url} answered HTTP {status}: {text}",
+            f"check reranker.{self.name}.model ({self.model!r}) and what the service says above",
+        )
 
     def _delay(self, attempt: int, server_delay: float | None) -> float:
         if server_delay is not None:
             return min(server_delay, self.max_backoff)
         return min(self.backoff_base * 2**attempt, self.max_backoff)
 
-    def _parse(self, raw: bytes, count: int, key: str) -> list[float]:
-        """Scores for documents 0..count-1 from a response body; anything unexpected is an error."""
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            snippet = _redact(raw[:80].decode("utf-8", "replace"), key)
-            raise RerankApiError(f"{self.url}: the response is not JSON ({exc}); it starts {snippet!r}") from None
+    def _parse(self, raw: bytes, count: int) -> list[float]:
+        """Scores for documents 0..count-1 from a response body; anything unexpected is `_Unusable`."""
+        data = _json_body(raw)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
-            raise RerankApiError(f"{self.url}: the response has no 'results' list")
-        scores: dict[int, float] = {}
-        duplicated: list[int] = []
-        out_of_range: list[object] = []
-        for n, item in enumerate(results):
-            index = item.get("index") if isinstance(item, dict) else None
-            value = item.get("relevance_score") if isinstance(item, dict) else None
-            if not isinstance(index, int) or isinstance(index, bool):
-                raise RerankApiError(f"{self.url}: results[{n}] has no integer 'index'")
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-                raise RerankApiError(f"{self.url}: results[{n}] has no finite 'relevance_score' ({value!r})")
-            if not 0 <= index < count:
-                out_of_range.append(index)
-            elif index in scores:
-                duplicated.append(index)
-            else:
-                scores[index] = float(value)
-        problems = []
-        if out_of_range:
-            problems.append(f"indices out of range 0..{count - 1}: {out_of_range[:10]}")
-        if duplicated:
-            problems.append(f"duplicated indices: {sorted(set(duplicated))[:10]}")
-        missing = [i for i in range(count) if i not in scores]
-        if missing:
-            problems.append(f"missing indices: {missing[:10]}" + (" …" if len(missing) > 10 else ""))
-        if problems:
-            raise RerankApiError(
-                f"{self.url}: sent {count} documents, got {len(results)} results; " + "; ".join(problems)
-            )
-        usage = data.get("usage")
-        tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-        if isinstance(tokens, int) and not isinstance(tokens, bool):
-            self.total_tokens += tokens
+            raise _Unusable("the response has no 'results' list")
+        scores = _scores_by_index(results, count)
+        self.total_tokens += _total_tokens(data)
         return [scores[i] for i in range(count)]
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        snippet = raw[:80].decode("utf-8", "replace")
+        raise _Unusable(f"the response is not JSON ({exc}); it starts {snippet!r}") from None
+
+
+def _result(item: object, n: int) -> tuple[int, float]:
+    """(index, score) of results[n]; a missing index or a score that is not a finite number is `_Unusable`."""
+    index = item.get("index") if isinstance(item, dict) else None
+    value = item.get("relevance_score") if isinstance(item, dict) else None
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise _Unusable(f"results[{n}] has no integer 'index'")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise _Unusable(f"results[{n}] has no finite 'relevance_score' ({value!r})")
+    return index, float(value)
+
+
+def _scores_by_index(results: list[object], count: int) -> dict[int, float]:
+    """{index: score} covering 0..count-1 exactly once, or `_Unusable` naming what is wrong."""
+    scores: dict[int, float] = {}
+    duplicated: list[int] = []
+    out_of_range: list[int] = []
+    for n, item in enumerate(results):
+        index, value = _result(item, n)
+        if not 0 <= index < count:
+            out_of_range.append(index)
+        elif index in scores:
+            duplicated.append(index)
+        else:
+            scores[index] = value
+    problems = []
+    if out_of_range:
+        problems.append(f"indices out of range 0..{count - 1}: {out_of_range[:10]}")
+    if duplicated:
+        problems.append(f"duplicated indices: {sorted(set(duplicated))[:10]}")
+    missing = [i for i in range(count) if i not in scores]
+    if missing:
+        problems.append(f"missing indices: {missing[:10]}" + (" …" if len(missing) > 10 else ""))
+    if problems:
+        raise _Unusable(f"sent {count} documents, got {len(results)} results; " + "; ".join(problems))
+    return scores
+
+
+def _total_tokens(data: dict[str, Any]) -> int:
+    usage = data.get("usage")
+    tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else 0
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -258,8 +329,92 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-#: Proxies from the environment as usual, redirects refused.
-_OPENER = urllib.request.build_opener(_NoRedirects())
+class _Deadline:
+    """One attempt's time limit over connect, send and the whole answer.
+
+    A socket timeout only bounds each wait, and a server that drips one byte a second never lets
+    one run out. A timer shuts down the attempt's sockets when the time is up, which ends any read
+    in progress; `expired` then tells the caller why the read failed. Use as a context manager.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """Proxies from the environment as usual, redirects refused, every connection watched."""
+        return urllib.request.build_opener(_NoRedirects(), _WatchedHTTPHandler(self), _WatchedHTTPSHandler(self))
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut the connection down under any TLS layer (so a read in another thread returns at once)."""
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watched:
+    """A connection that hands its socket to the attempt's `_Deadline` once connected."""
+
+    deadline: _Deadline
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        if self.sock is not None:
+            self.deadline.watch(self.sock)
+
+
+class _WatchedHTTPConnection(_Watched, http.client.HTTPConnection):
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+
+class _WatchedHTTPSConnection(_Watched, http.client.HTTPSConnection):
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(partial(_WatchedHTTPConnection, deadline=self.deadline), req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(partial(_WatchedHTTPSConnection, deadline=self.deadline), req, context=self._context)
 
 
 def group_by_query(pairs: Sequence[tuple[str, str]]) -> dict[str, list[int]]:

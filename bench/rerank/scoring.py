@@ -23,7 +23,8 @@ import numpy as np
 from bench.console import progress, reporting, stage
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, fingerprint_run, stable_hash
-from bench.data.records import Dataset, Run
+from bench.data.records import Dataset, Run, ranked
+from bench.errors import InputError
 from bench.executor.base import Executor, ScoreTask
 from bench.executor.local import LocalExecutor
 from bench.rerank.base import Reranker
@@ -53,8 +54,9 @@ class Scored:
 
 
 def ordered_candidates(candidates: Run) -> dict[str, list[str]]:
-    """Query ids sorted, each query's documents best first (ties by id): the order shards are cut in."""
-    return {q: [d for d, _ in sorted(candidates[q].items(), key=lambda x: (-x[1], x[0]))] for q in sorted(candidates)}
+    """Query ids sorted, each query's documents best first (`ranked`): the order shards are cut in, and the
+    order `fingerprint_run` hashes, so a cached shard's rows always meet the pairs they were scored for."""
+    return {q: [d for d, _ in ranked(candidates[q])] for q in sorted(candidates)}
 
 
 def plan_shards(ordered: Mapping[str, list[str]], shard_queries: int) -> list[list[str]]:
@@ -147,9 +149,10 @@ def _run_tasks(
         bad = np.flatnonzero(~np.isfinite(scores))
         if bad.size:
             q, d = keys[int(bad[0])]
-            raise ValueError(f"reranker {label} returned {bad.size} non-finite scores in shard {task.shard} "
+            # InputError (a ValueError): the study stops with this one line, as for a bad score in a run file
+            raise InputError(f"reranker {label} returned {bad.size} non-finite scores in shard {task.shard} "
                              f"(first: query {q!r}, document {d!r}, score {scores[bad[0]]}); nothing of this shard "
-                             "was cached. Check the model's dtype (float16 overflow?) and inputs")
+                             "was cached. Check the model's dtype (float16 overflow? try dtype=float32) and inputs")
         shards.save(task.shard, scores)
         _fill(out, keys, scores)
         bar().update(max(0, len(keys) - reported[0]))

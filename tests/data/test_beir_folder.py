@@ -243,3 +243,86 @@ def test_folder_of_sub_datasets_lists_them(tiny_beir: Path, tmp_path: Path) -> N
         DatasetError, match=f"{forums} has no corpus.jsonl; it holds sub-datasets, choose one of: android"
     ):
         load_beir_folder(forums)
+
+
+# -- a folder that leaves nothing to evaluate is refused, never a table of zeros ----------------
+
+
+@pytest.mark.parametrize(
+    ("corpus_lines", "says"),
+    [
+        ([], "no documents (empty or blank lines only)"),
+        (["", "  "], "no documents (empty or blank lines only)"),
+        (jsonl({"_id": "d1", "title": "", "text": " "}, {"_id": "d2"}), "all 2 documents are empty"),
+    ],
+)
+def test_a_corpus_without_text_is_refused_naming_corpus_jsonl(tiny_beir: Path, corpus_lines, says) -> None:
+    write_lines(tiny_beir / "corpus.jsonl", corpus_lines)
+
+    with pytest.raises(DatasetError) as caught:
+        load_beir_folder(tiny_beir)
+    assert str(caught.value).startswith(f"{tiny_beir / 'corpus.jsonl'}: {says}")
+
+
+def test_no_queries_is_refused_naming_queries_jsonl(tiny_beir: Path) -> None:
+    write_lines(tiny_beir / "queries.jsonl", [])
+
+    with pytest.raises(DatasetError, match=f"{tiny_beir / 'queries.jsonl'}: no queries"):
+        load_beir_folder(tiny_beir)
+
+
+@pytest.mark.parametrize("lines", [["query-id\tcorpus-id\tscore"], [], ["query-id\tcorpus-id\tscore", "", ""]])
+def test_qrels_with_only_a_header_are_refused(tiny_beir: Path, lines) -> None:
+    qrels = tiny_beir / "qrels" / "test.tsv"
+    write_lines(qrels, lines)
+
+    with pytest.raises(DatasetError, match=f"{qrels}: no judgements .*dataset.split="):
+        load_beir_folder(tiny_beir)
+
+
+def test_qrels_that_name_no_known_pair_are_refused_with_the_first_line(tiny_beir: Path) -> None:
+    qrels = tiny_beir / "qrels" / "test.tsv"
+    write_lines(qrels, ["query-id\tcorpus-id\tscore", "Q1\tD1\t1", "q1\tD2\t1", "Q3\td3\t1"])
+
+    with pytest.raises(DatasetError) as caught:
+        load_beir_folder(tiny_beir)
+    assert str(caught.value) == (
+        f"{qrels}: none of its 3 judgements names a known query and document (line 2: query 'Q1' is not in "
+        "queries.jsonl and document 'D1' is not in corpus.jsonl); the qrels belong to another collection or "
+        "write the ids differently"
+    )
+
+
+# -- ids that a TREC run file cannot carry are refused where they are read ------------------------
+
+
+@pytest.mark.parametrize(
+    ("file_name", "records", "line", "bad"),
+    [
+        ("corpus.jsonl", [{"_id": "d1", "text": "a"}, {"_id": "d 2", "text": "b"}], 2, "'d 2'"),
+        ("corpus.jsonl", [{"_id": "d1\t", "text": "a"}], 1, "'d1\\t'"),
+        ("queries.jsonl", [{"_id": "q1", "text": "a"}, {"_id": "why\u00a0q2", "text": "b"}], 2, "'why\\xa0q2'"),
+    ],
+)
+def test_an_id_with_whitespace_is_refused_in_jsonl(tiny_beir: Path, file_name, records, line, bad) -> None:
+    path = tiny_beir / file_name
+    write_lines(path, jsonl(*records))
+
+    with pytest.raises(DatasetError) as caught:
+        load_beir_folder(tiny_beir)
+    assert str(caught.value).startswith(f"{path}:{line}: id {bad} contains whitespace, which a TREC run file")
+
+
+@pytest.mark.parametrize("row", ["q 1\td1\t1", "q1\td 1\t1"])
+def test_an_id_with_whitespace_is_refused_in_qrels(tiny_beir: Path, row) -> None:
+    qrels = tiny_beir / "qrels" / "test.tsv"
+    write_lines(qrels, ["query-id\tcorpus-id\tscore", "q1\td1\t1", row])
+
+    with pytest.raises(DatasetError, match=f"{qrels}:3: id .* contains whitespace"):
+        load_beir_folder(tiny_beir)
+
+
+def test_qrels_ids_keep_tolerating_padding_around_the_tabs(tiny_beir: Path) -> None:
+    write_lines(tiny_beir / "qrels" / "test.tsv", ["query-id\tcorpus-id\tscore", " q1 \t d1\t1"])
+
+    assert load_beir_folder(tiny_beir).qrels == {"q1": {"d1": 1}}

@@ -1,4 +1,4 @@
-"""The `_target_` functions, the cache directory and the dataset fingerprint."""
+"""The `_target_` functions, the cache directory and the corpus fingerprint."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from bench.data import sources
 from bench.data.beir import DatasetError, load_beir_folder
-from bench.data.cache import cache_dir, fingerprint_dataset
+from bench.data.cache import cache_dir
+from bench.data.fingerprint import fingerprint_corpus
 
 
 def test_local_loads_a_folder_named_after_itself(tiny_beir: Path) -> None:
@@ -82,33 +83,31 @@ class TestCacheDir:
 
 class TestFingerprint:
     def test_is_stable_across_loads(self, tiny_beir: Path) -> None:
-        first = fingerprint_dataset(load_beir_folder(tiny_beir))
+        first = fingerprint_corpus(load_beir_folder(tiny_beir).corpus)
 
-        assert fingerprint_dataset(load_beir_folder(tiny_beir)) == first
+        assert fingerprint_corpus(load_beir_folder(tiny_beir).corpus) == first
         assert len(first) == 16 and int(first, 16) >= 0
 
     def test_ignores_name_and_source(self, tiny_beir: Path) -> None:
-        assert fingerprint_dataset(load_beir_folder(tiny_beir)) == fingerprint_dataset(
-            load_beir_folder(tiny_beir, name="other", source="elsewhere")
+        assert fingerprint_corpus(load_beir_folder(tiny_beir).corpus) == fingerprint_corpus(
+            load_beir_folder(tiny_beir, name="other", source="elsewhere").corpus
         )
 
     @pytest.mark.parametrize(
-        ("file_name", "old", "new"),
+        ("old", "new"),
         [
-            ("corpus.jsonl", "Cats purr", "Cats pur!"),  # a document's text
-            ("corpus.jsonl", '"Dogs"', '"Dogz"'),  # a title
-            ("queries.jsonl", "dogs barking", "dogs barkinG"),  # an evaluated query
-            ("qrels/test.tsv", "q2\td2\t2", "q2\td2\t1"),  # a relevance grade
+            ("Cats purr", "Cats pur!"),  # a document's text
+            ('"Dogs"', '"Dogz"'),  # a title
         ],
     )
-    def test_changes_with_one_character(self, tiny_beir: Path, file_name: str, old: str, new: str) -> None:
-        before = fingerprint_dataset(load_beir_folder(tiny_beir))
-        path = tiny_beir / file_name
+    def test_changes_with_one_character(self, tiny_beir: Path, old: str, new: str) -> None:
+        before = fingerprint_corpus(load_beir_folder(tiny_beir).corpus)
+        path = tiny_beir / "corpus.jsonl"
         text = path.read_text(encoding="utf-8")
         assert text.count(old) == 1 and len(old) == len(new)
         path.write_text(text.replace(old, new), encoding="utf-8")
 
-        assert fingerprint_dataset(load_beir_folder(tiny_beir)) != before
+        assert fingerprint_corpus(load_beir_folder(tiny_beir).corpus) != before
 
 
 def test_beir_through_sources_accepts_both_checksums(

@@ -5,6 +5,8 @@ records every request, scores each document with `expected_score` and returns th
 shuffled, so a client that ignores `index` gets the wrong order. Faults are queued with
 `inject(...)`; each request takes the next queued fault, and answers normally when none is left:
 
+    "ok"             a normal answer (to queue a fault behind good answers)
+
     "429"            429 Too Many Requests with Retry-After: <retry_after>
     "500", "503"     that status, no Retry-After
     "401", "403"     that status (whatever key was sent)
@@ -18,6 +20,10 @@ shuffled, so a client that ignores `index` gets the wrong order. Faults are queu
     "out_of_range"   one index set to len(documents)
     "extra_result"   one result too many
     "bad_score"      one relevance_score is a string
+    "nan_score"      one relevance_score is NaN (json writes the bare word NaN, which json.loads reads)
+    "garbage"        200 with bytes that are neither UTF-8 nor JSON
+    "drip"           200 announcing Content-Length 100000, then one byte every `drip_seconds`, until the
+                     client hangs up or the server stops (a socket timeout alone never fires)
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULTS = frozenset({
-    "429", "500", "503", "401", "403", "400", "slow", "malformed", "no_results", "missing_index",
-    "duplicate_index", "out_of_range", "extra_result", "bad_score", "redirect",
+    "ok", "429", "500", "503", "401", "403", "400", "slow", "malformed", "no_results", "missing_index",
+    "duplicate_index", "out_of_range", "extra_result", "bad_score", "redirect", "nan_score", "garbage", "drip",
 })
 
 
@@ -56,10 +62,12 @@ class Recorded:
 class MockRerankServer:
     """Use as a context manager; `url` is the endpoint to give ApiReranker."""
 
-    def __init__(self, *, key: str, retry_after: str = "3", slow_seconds: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, *, key: str, retry_after: str = "3", slow_seconds: float = 1.0, seed: int = 0,
+                 drip_seconds: float = 0.2) -> None:
         self.key = key
         self.retry_after = retry_after
         self.slow_seconds = slow_seconds
+        self.drip_seconds = drip_seconds
         self.requests: list[Recorded] = []
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -138,55 +146,64 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         mock: MockRerankServer = self.server.mock  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError:
-            body = None
+        body = _json_or_none(self.rfile.read(length))
         fault = mock._next_fault()
         entry = Recorded(self.path, dict(self.headers.items()), body, fault)
         mock._record(entry)
-
-        if fault in {"401", "403"}:
-            return self._send(int(fault), {"detail": "Unauthorized"})
-        if self.headers.get("Authorization") != f"Bearer {mock.key}":
-            return self._send(401, {"detail": "Invalid API key"})
-        if fault == "429":
-            return self._send(429, {"detail": "rate limited"}, {"Retry-After": mock.retry_after})
-        if fault in {"500", "503"}:
-            return self._send(int(fault), {"detail": "server error"})
-        if fault == "redirect":
-            return self._send(302, {"detail": "moved"}, {"Location": "/elsewhere"})
-        if fault == "400":
-            return self._send(400, {"detail": f"bad request from {self.headers.get('Authorization')}"})
+        refusal = self._refusal(fault, mock)
+        if refusal:
+            return self._send(*refusal)
         problem = _check_body(body)
         if problem:
             return self._send(400, {"detail": problem})
         if fault == "slow" and mock._stopping.wait(mock.slow_seconds):
             return None
-        if fault == "malformed":
-            return self._send_raw(200, b'{"results": [{"index": 0, "relevance_score": 0.5}')
+        if fault in RAW_ANSWERS:
+            return self._send_raw(200, RAW_ANSWERS[fault])
         if fault == "no_results":
             return self._send(200, {"detail": "ok"})
+        if fault == "drip":
+            return self._drip(mock)
+        return self._answer(mock, entry, body, fault)
 
+    def _refusal(self, fault: str | None, mock: MockRerankServer) -> tuple[int, Any, dict[str, str] | None] | None:
+        """(status, payload, headers) of an answer that refuses the request before reading it, or None."""
+        if fault in {"401", "403"}:
+            return int(fault), {"detail": "Unauthorized"}, None
+        if self.headers.get("Authorization") != f"Bearer {mock.key}":
+            return 401, {"detail": "Invalid API key"}, None
+        refusals: dict[str, tuple[int, Any, dict[str, str] | None]] = {
+            "429": (429, {"detail": "rate limited"}, {"Retry-After": mock.retry_after}),
+            "500": (500, {"detail": "server error"}, None),
+            "503": (503, {"detail": "server error"}, None),
+            "redirect": (302, {"detail": "moved"}, {"Location": "/elsewhere"}),
+            "400": (400, {"detail": f"bad request from {self.headers.get('Authorization')}"}, None),
+        }
+        return refusals.get(fault or "")
+
+    def _answer(self, mock: MockRerankServer, entry: Recorded, body: dict[str, Any], fault: str | None) -> None:
+        """Every document scored, in a shuffled order, then spoilt as `fault` says."""
         query, documents = body["query"], body["documents"]
-        order = mock._shuffled(len(documents))
         results: list[dict[str, Any]] = [
-            {"index": i, "relevance_score": expected_score(query, documents[i])} for i in order
+            {"index": i, "relevance_score": expected_score(query, documents[i])}
+            for i in mock._shuffled(len(documents))
         ]
-        if fault == "missing_index":
-            results.pop()
-        elif fault == "duplicate_index":
-            results[-1]["index"] = results[0]["index"]
-        elif fault == "out_of_range":
-            results[-1]["index"] = len(documents)
-        elif fault == "extra_result":
-            results.append(dict(results[0]))
-        elif fault == "bad_score":
-            results[0]["relevance_score"] = "high"
+        _spoil(results, fault, len(documents))
         entry.answered_order = [r["index"] for r in results]
         tokens = sum(len(d.split()) for d in documents) + len(query.split()) * len(documents)
         self._send(200, {"model": body["model"], "usage": {"total_tokens": tokens}, "results": results})
+
+    def _drip(self, mock: MockRerankServer) -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not mock._stopping.wait(mock.drip_seconds):
+                self.wfile.write(b" ")
+        except OSError:
+            pass  # the client hung up: what a deadline does
+        self.close_connection = True
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_raw(status, json.dumps(payload).encode(), headers)
@@ -202,6 +219,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test); nothing to answer
+
+
+#: faults answered with these bytes (status 200) instead of a JSON answer
+RAW_ANSWERS = {
+    "malformed": b'{"results": [{"index": 0, "relevance_score": 0.5}',
+    "garbage": b"\xff\xfe\x00garbage\x80",
+}
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+
+
+def _spoil(results: list[dict[str, Any]], fault: str | None, count: int) -> None:
+    """Break a correct answer the way `fault` names (in place); no fault, or another one: leave it."""
+    if fault == "missing_index":
+        results.pop()
+    elif fault == "duplicate_index":
+        results[-1]["index"] = results[0]["index"]
+    elif fault == "out_of_range":
+        results[-1]["index"] = count
+    elif fault == "extra_result":
+        results.append(dict(results[0]))
+    elif fault == "bad_score":
+        results[0]["relevance_score"] = "high"
+    elif fault == "nan_score":
+        results[0]["relevance_score"] = float("nan")
 
 
 def _check_body(body: Any) -> str | None:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from bench.errors import ModelUnavailable
+from bench.errors import InputError, ModelUnavailable
 from bench.manifest import write_manifest
 from bench.rerank.api import ApiReranker, RerankApiError, group_by_query, retry_after
 from bench.rerank.base import Reranker
@@ -239,6 +241,8 @@ def test_retry_after_as_an_http_date():
         ("out_of_range", "out of range 0..2"),
         ("extra_result", "got 4 results"),
         ("bad_score", "relevance_score"),
+        ("nan_score", r"results\[\d\] has no finite 'relevance_score' \(nan\)"),
+        ("garbage", "not JSON"),
     ],
 )
 def test_an_unusable_answer_is_a_clear_error_and_not_retried(server, fault, says):
@@ -346,12 +350,109 @@ def test_a_run_uses_the_api_skips_without_a_key_and_keeps_keys_out_of_its_files(
     out = tmp_path / "out"
     run(cfg, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["skipped"] == [{"system": "cohere", "model": "rerank-english-v3.0", "revision": None,
-                                    "reason": "the API key variable COHERE_API_KEY is not set",
-                                    "fix": "set COHERE_API_KEY to an API key for https://api.cohere.com/v1/rerank"}]
+    [skipped] = manifest["skipped"]
+    assert {k: skipped[k] for k in ("system", "model", "reason", "fix")} == {
+        "system": "cohere", "model": "rerank-english-v3.0", "reason": "the API key variable COHERE_API_KEY is not set",
+        "fix": "set COHERE_API_KEY to an API key for https://api.cohere.com/v1/rerank"}
     info = next(s["info"] for s in manifest["systems"].values() if s.get("reranker") == "jina-base")
     assert info["requests"] == len(server.requests) > 0
     assert all(len(r.body["documents"]) <= 100 for r in server.requests)
     for path in out.rglob("*"):
         if path.is_file():
             assert KEY not in path.read_text(errors="replace"), path
+
+
+# -- a service that fails is skipped like an unavailable model, within a bounded time -------------------------
+
+
+def test_every_failure_is_a_model_unavailable_with_reason_and_fix(server):
+    reranker = make(server, max_retries=0)
+    server.inject("garbage")
+    with pytest.raises(ModelUnavailable) as caught:
+        reranker.score(PAIRS[:1])
+    assert isinstance(caught.value, RerankApiError)
+    assert caught.value.model == "mock-rerank-v1"
+    assert server.url in caught.value.reason and "not JSON" in caught.value.reason
+    assert "reranker.mock.url" in caught.value.fix
+    server.inject("500")
+    with pytest.raises(ModelUnavailable) as caught:
+        reranker.score(PAIRS[:1])
+    assert "gave up after 1 attempt" in caught.value.reason
+    assert "reranker.mock.timeout" in caught.value.fix and "reranker.mock.max_retries" in caught.value.fix
+
+
+def test_a_dripping_server_is_cut_off_at_the_deadline(server):
+    """Content-Length 100000, then a byte every 0.05 s: each wait on the socket is short, the whole is not."""
+    server.drip_seconds = 0.05
+    reranker = make(server, timeout=0.5, max_retries=1)
+    server.inject("drip", "drip")
+    started = time.monotonic()
+    with pytest.raises(RerankApiError, match=r"gave up after 2 attempt\(s\); last: timed out: no complete answer "
+                                             r"within 0\.5s"):
+        reranker.score(PAIRS[:1])
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 2.5, elapsed  # two attempts of 0.5 s (the backoff is recorded, not slept)
+    assert len(server.requests) == 2 and reranker.sleep == [0.5]
+
+
+def test_a_drip_then_a_good_answer_is_retried_and_used(server):
+    server.drip_seconds = 0.05
+    reranker = make(server, timeout=0.3)
+    server.inject("drip")
+    assert reranker.score(PAIRS[:1]) == pytest.approx(expected(PAIRS[:1]), abs=0)
+    assert len(server.requests) == 2
+
+
+def test_the_deadline_covers_a_slow_header(server):
+    server.slow_seconds = 5.0
+    reranker = make(server, timeout=0.3, max_retries=0)
+    server.inject("slow")
+    started = time.monotonic()
+    with pytest.raises(RerankApiError, match="timed out"):
+        reranker.score(PAIRS[:1])
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("timeout", 0, r"reranker\.mock\.timeout must be a positive number"),
+    ("max_retries", -1, r"reranker\.mock\.max_retries must be 0 or more"),
+    ("documents_per_request", 0, r"reranker\.mock\.documents_per_request must be at least 1"),
+    ("url", "ftp://example.org", r"reranker\.mock\.url must start with https://"),
+])
+def test_bad_settings_are_input_errors_naming_the_key(server, option, value, says):
+    with pytest.raises(InputError, match=says):
+        make(server, **{option: value})
+
+
+def _study(server, tiny_beir, tmp_path, name: str, *extra: str):
+    from bench.pipeline import run
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+        cfg = compose("config", overrides=[
+            "dataset=local", f"dataset.path={tiny_beir}", "first_stage=[bm25]", "reranker=[jina-base]",
+            "shard.queries=1", f"reranker.jina-base.url={server.url}", f"reranker.jina-base.api_key_env={KEY_ENV}",
+            "reranker.jina-base.max_retries=0", "reranker.jina-base.timeout=2", *extra])
+    out = tmp_path / name
+    run(cfg, out)
+    return out, json.loads((out / "manifest.json").read_text())
+
+
+def test_a_failing_service_skips_the_reranker_keeps_the_others_and_caches_only_whole_shards(
+        server, tiny_beir, tmp_path, _isolated_cache, capsys):
+    # tiny_beir evaluates q1 and q2: one shard each; the first answer is good, the second is garbage
+    server.inject("ok", "garbage")
+    out, manifest = _study(server, tiny_beir, tmp_path, "first")
+    [skipped] = manifest["skipped"]
+    assert skipped["system"] == "jina-base" and "sent an unusable answer" in skipped["reason"]
+    assert "reranker.jina-base.url" in skipped["fix"]
+    assert set(pd.read_csv(out / "metrics.csv")["system"]) == {"bm25"}
+    assert "jina-base" in capsys.readouterr().out
+    [folder] = (_isolated_cache / "scores").iterdir()
+    assert sorted(p.name for p in folder.glob("shard-*")) == ["shard-00000-of-00002"]  # never the failed one
+
+    server.clear()  # the service is back: the whole shard is reused, the failed one scored now
+    out, manifest = _study(server, tiny_beir, tmp_path, "again")
+    assert manifest["skipped"] == []
+    assert manifest["systems"]["bm25>>jina-base"]["shards"] == {"total": 2, "computed": 1, "reused": 1,
+                                                               "quarantined": 0}
+    assert len(server.requests) == 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from bench.data.beir import load_beir_folder
+from bench.errors import InputError
 from bench.suites.rag.qa import QADatasetError, QASet, load_qa_json, qa_from_beir, save_qa_json
 
 SHIPPED = Path(__file__).resolve().parents[2] / "bench" / "suites" / "rag" / "data" / "demo_qa.json"
@@ -124,3 +126,73 @@ def test_beir_conversion_makes_relevant_documents_the_contexts(tiny_beir: Path):
                          "d3": "Birds Birds sing in the morning.", "d4": "Fish swim in water."}
     assert qa.name == "tiny"
     assert qa.report["left_out"] == {"empty_documents": 0, "empty_questions": 0, "questions_without_relevant": 0}
+
+
+# -- every refusal is one InputError line that starts with the file ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ('{\n  "queries": {"q1": "a"},\n  "corpus": {"c1": "b"}\n  "relevant_docs": {}\n}', r":4:3: not valid JSON \("),
+        ("", r":1:1: not valid JSON \(Expecting value\)"),
+        ({"queries": {}, "corpus": {}, "relevant_docs": {}},
+         r"nothing to evaluate \(2\): `queries` holds no questions; `corpus` holds no chunks"),
+        (with_changes(queries={}, relevant_docs={}), r"nothing to evaluate \(1\): `queries` holds no questions"),
+        ({"queries": {"q1": "a"}, "relevant_docs": {"q1": ["c1"]}}, r"wrong schema: missing key\(s\) corpus"),
+        (with_changes(relevant_docs={"q1": ["c9"], "q2": ["c2"]}),
+         r"relevant_docs point to unknown chunk ids \(1\): 'q1' -> 'c9'; fix these entries"),
+        (with_changes(corpus={"c1": "Cats purr.", "c2": "Dogs bark.", "": "x"}), r"empty ids \(1\): in corpus"),
+        (with_changes(queries={"q\t1": "What?", "q2": "Which animal barks?"}), r"ids with whitespace .*'q\\t1'"),
+    ],
+)
+def test_a_refusal_is_one_input_error_line_naming_the_file(tmp_path: Path, data: object, says: str):
+    path = write(tmp_path, data)
+    with pytest.raises(InputError) as caught:
+        load_qa_json(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert re.search(says, message), message
+
+
+def test_several_kinds_of_problem_share_the_one_line(tmp_path: Path):
+    data = with_changes(corpus={"c1": "Cats purr.", "c2": ""}, relevant_docs={"q1": ["c1", "c9"], "q2": ["c2"]})
+    with pytest.raises(QADatasetError) as caught:
+        load_qa_json(write(tmp_path, data))
+    assert str(caught.value) == (
+        f"{tmp_path / 'qa.json'}: the QA set has problems: empty chunks (1): 'c2' | relevant_docs point to unknown "
+        "chunk ids (2): 'q1' -> 'c9'; 'q2' -> 'c2'; fix these entries (the format is LlamaIndex's "
+        "EmbeddingQAFinetuneDataset JSON)"
+    )
+
+
+def test_latin1_bytes_name_the_file_and_line(tmp_path: Path):
+    path = tmp_path / "latin.json"
+    path.write_bytes(b'{"queries": {"q1": "What do cats do?"},\n "corpus": {"c1": "caf\xe9"},\n'
+                     b' "relevant_docs": {"q1": ["c1"]}}')
+    with pytest.raises(QADatasetError, match=re.escape(f"{path}:2: not UTF-8 (") + ".*save the file as UTF-8"):
+        load_qa_json(path)
+
+
+def test_a_utf8_bom_is_read(tmp_path: Path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
+    assert load_qa_json(path).to_json_dict() == GOOD
+
+
+def test_a_missing_file_says_which_setting_to_change(tmp_path: Path):
+    with pytest.raises(InputError, match=r"no QA file at .*nothing\.json: point suite\.path at"):
+        load_qa_json(tmp_path / "nothing.json")
+
+
+def test_max_questions_below_one_is_refused():
+    qa = QASet("x", dict(GOOD["queries"]), dict(GOOD["corpus"]), dict(GOOD["relevant_docs"]))
+    with pytest.raises(InputError, match=r"suite\.max_questions must be at least 1 .*got 0"):
+        qa.first_questions(0)
+
+
+def test_a_beir_set_without_relevant_documents_is_refused(tiny_beir: Path):
+    (tiny_beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t0\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"BEIR dataset tiny .*nothing to evaluate \(1\): no query of split 'test' "
+                                         r"has a relevant \(score > 0\), non-empty document; fix the BEIR folder"):
+        qa_from_beir(load_beir_folder(tiny_beir, split="test"))

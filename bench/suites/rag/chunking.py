@@ -30,6 +30,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bench.errors import InputError
+
 #: LlamaIndex's defaults: SentenceSplitter's separators and phrase regex.
 PARAGRAPH_SEPARATOR = "\n\n\n"
 WORD_SEPARATOR = " "
@@ -54,8 +56,8 @@ _WHITESPACE = re.compile(r"\s+")
 TokenCounter = Callable[[str], int]
 
 
-class ChunkingError(ValueError):
-    """Settings that cannot chunk, or a tokenizer that cannot be had."""
+class ChunkingError(InputError):
+    """Settings that cannot chunk, or a tokenizer that cannot be had: one line saying which setting to change."""
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,10 @@ class SentenceChunker:
         sentence_splitter: Callable[[str], list[str]] = split_sentences,
     ) -> None:
         if chunk_size <= 0:
-            raise ChunkingError(f"chunk_size must be positive, got {chunk_size}")
+            raise ChunkingError(f"suite.chunk_size must be positive, got {chunk_size}")
         if not 0 <= chunk_overlap <= chunk_size:
             raise ChunkingError(
-                f"chunk_overlap must be between 0 and chunk_size ({chunk_size}), got {chunk_overlap}"
+                f"suite.chunk_overlap must be between 0 and suite.chunk_size ({chunk_size}), got {chunk_overlap}"
             )
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
@@ -182,7 +184,8 @@ class SentenceChunker:
         while index < len(pieces):
             piece = pieces[index]
             if piece.tokens > self.chunk_size:
-                raise ChunkingError(f"a single token is longer than chunk_size: {piece.text[:40]!r}")
+                raise ChunkingError(f"a single token is longer than chunk_size ({self.chunk_size}): "
+                                    f"{piece.text[:40]!r}; raise suite.chunk_size")
             if current_tokens + piece.tokens > self.chunk_size and not new_chunk:
                 close_chunk()
             elif piece.is_sentence or current_tokens + piece.tokens <= self.chunk_size or new_chunk:

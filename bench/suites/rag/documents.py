@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.errors import InputError
+
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 PDF_SUFFIXES = (".pdf",)
 
 
-class DocumentError(ValueError):
-    """A folder or file that cannot be read. The message names it."""
+class DocumentError(InputError):
+    """A folder or file that cannot be read. The message names it (one line) and what to do."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def read_documents(path: str | Path, *, max_pages: int | None = None) -> tuple[l
     """Documents from a folder (searched recursively) or a single file; `max_pages` caps each PDF."""
     root = Path(path).expanduser()
     if not root.exists():
-        raise DocumentError(f"no document folder or file at {root}")
+        raise DocumentError(f"no document folder or file at {root}: point suite.path at a folder of .txt/.md/.pdf")
     files = [root] if root.is_file() else _list_files(root)
     base = root.parent if root.is_file() else root
     report = FolderReport()
@@ -85,10 +87,12 @@ def _list_files(folder: Path) -> list[Path]:
 
 
 def _read_text(file: Path) -> str:
+    raw = file.read_bytes()
     try:
-        return file.read_text(encoding="utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DocumentError(f"{file}: not UTF-8 text ({exc})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DocumentError(f"{file}: not UTF-8 text, line {line} ({exc}); save it as UTF-8") from None
 
 
 def _read_pdf(file: Path, name: str, max_pages: int | None) -> list[tuple[str, str]]:

@@ -10,30 +10,34 @@ The format (llama_index.core.llama_dataset.legacy.embedding; llama_index.finetun
     }
 
 `save_qa_json` writes what `EmbeddingQAFinetuneDataset.save_json` writes (json.dump, indent=4,
-ASCII), so either tool reads the other's files. `load_qa_json` refuses, with one error that names
-the offending entries: a wrong schema (missing or unexpected keys, wrong types, a mode other than
-"text"), duplicate ids (a key repeated in a JSON object, or twice in one relevant_docs list),
-empty or whitespace-containing ids, empty questions or chunks, relevant_docs for unknown
-questions or pointing to unknown chunk ids, and questions without relevant chunks.
+ASCII), so either tool reads the other's files. `load_qa_json` refuses, with one `QADatasetError`
+(an `InputError`: one line, the file first, then the offending entries): bytes that are not UTF-8
+and text that is not JSON (with the line), a wrong schema (missing or unexpected keys, wrong
+types, a mode other than "text"), duplicate ids (a key repeated in a JSON object, or twice in one
+relevant_docs list), ids that are empty or hold whitespace (`bench.data.records.id_problem`: a
+TREC run file cannot carry them), empty questions or chunks, relevant_docs for unknown questions or
+pointing to unknown chunk ids, questions without relevant chunks, and a set with no questions or
+no chunks (it would end in a table without values).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.data.records import Dataset, Document, LoadReport, Qrels
+from bench.data.records import Dataset, Document, LoadReport, Qrels, id_problem
+from bench.errors import InputError
 
 REQUIRED_KEYS = ("queries", "corpus", "relevant_docs")
 MODE = "text"
-_WHITESPACE = re.compile(r"\s")
+#: what the user does about a QA set with problems, said after them
+FIX = "fix these entries (the format is LlamaIndex's EmbeddingQAFinetuneDataset JSON)"
 
 
-class QADatasetError(ValueError):
+class QADatasetError(InputError):
     """A QA set that cannot be used as it is. The message names the file and the entries."""
 
 
@@ -76,6 +80,8 @@ class QASet:
 
     def first_questions(self, n: int | None) -> QASet:
         """The first `n` questions in file order (all when n is None); the corpus stays whole."""
+        if n is not None and n < 1:
+            raise QADatasetError(f"suite.max_questions must be at least 1 (null: every question), got {n}")
         if n is None or n >= len(self.queries):
             return self
         kept = list(self.queries)[:n]
@@ -104,17 +110,26 @@ def load_qa_json(path: str | Path, *, name: str | None = None) -> QASet:
     """Read and check a QA JSON file; `name` defaults to the file's stem."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise QADatasetError(f"no QA file at {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_object_pairs)
-    except json.JSONDecodeError as exc:
-        raise QADatasetError(f"{path}: not valid JSON ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise QADatasetError(f"{path}: not UTF-8 ({exc})") from None
+        raise QADatasetError(f"no QA file at {path}: point suite.path at an EmbeddingQAFinetuneDataset JSON file")
+    data = read_json(path)
     qa = validate_qa(data, where=str(path))
     qa.name = name or path.stem
     qa.source = str(path)
     return qa
+
+
+def read_json(path: Path) -> Any:
+    """The parsed file (objects as `_Object`s); bad bytes or bad JSON name the file and line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise QADatasetError(f"{path}:{line}: not UTF-8 ({exc}); save the file as UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_object_pairs)
+    except json.JSONDecodeError as exc:
+        raise QADatasetError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
 
 
 def validate_qa(data: Any, *, where: str = "QA set") -> QASet:
@@ -128,6 +143,7 @@ def validate_qa(data: Any, *, where: str = "QA set") -> QASet:
     corpus = _string_map(data["corpus"], "corpus", problems)
     relevant = _relevant_map(data["relevant_docs"], problems)
     _check_links(queries, corpus, relevant, problems)
+    _check_not_empty(data, problems)
     problems.raise_if_any()
     return QASet(name="", queries=queries, corpus=corpus, relevant_docs=relevant,
                  mode=data.get("mode", MODE), report={"validated": True})
@@ -202,19 +218,27 @@ def _check_links(
             problems.add("questions without relevant chunks", repr(qid))
 
 
+def _check_not_empty(data: Mapping[str, Any], problems: _Problems) -> None:
+    """A set without questions or chunks evaluates nothing: every measure would be missing."""
+    for key, what in (("queries", "questions"), ("corpus", "chunks")):
+        if not data[key]:
+            problems.add("nothing to evaluate", f"`{key}` holds no {what}")
+
+
 def _check_id(key: str, label: str, problems: _Problems) -> None:
     if not key.strip():
         problems.add("empty ids", f"in {label}")
-    elif _WHITESPACE.search(key):
+    elif id_problem(key):
         problems.add("ids with whitespace (not allowed in TREC run files)", f"{label} {key!r}")
 
 
 class _Problems:
     """Problems grouped by kind; the error lists a few examples of each and how many there are."""
 
-    def __init__(self, where: str, limit: int = 5) -> None:
+    def __init__(self, where: str, limit: int = 5, fix: str = FIX) -> None:
         self.where = where
         self.limit = limit
+        self.fix = fix
         self.found: dict[str, list[str]] = {}
 
     def add(self, kind: str, example: str) -> None:
@@ -224,13 +248,14 @@ class _Problems:
         raise QADatasetError(f"{self.where}: {message}")
 
     def raise_if_any(self) -> None:
+        """One line: every kind of problem with its count and first examples, then what to do."""
         if not self.found:
             return
-        lines = []
+        parts = []
         for kind, examples in self.found.items():
             more = f" (and {len(examples) - self.limit} more)" if len(examples) > self.limit else ""
-            lines.append(f"  {kind} ({len(examples)}): {'; '.join(examples[: self.limit])}{more}")
-        raise QADatasetError(f"{self.where}: the QA set has problems:\n" + "\n".join(lines))
+            parts.append(f"{kind} ({len(examples)}): {'; '.join(examples[: self.limit])}{more}")
+        raise QADatasetError(f"{self.where}: the QA set has problems: {' | '.join(parts)}; {self.fix}")
 
 
 def save_qa_json(qa: QASet, path: str | Path) -> Path:
@@ -266,10 +291,14 @@ def qa_from_beir(dataset: Dataset) -> QASet:
     report = {"converted_from": "beir", "split": dataset.split, "left_out": dropped,
               "beir_load_report": dataset.report.as_dict()}
     qa = QASet(dataset.name, queries, corpus, relevant, source=dataset.source, report=report)
-    problems = _Problems(f"BEIR dataset {dataset.name}")
+    problems = _Problems(f"BEIR dataset {dataset.name} ({dataset.source})",
+                         fix="fix the BEIR folder, or choose another split with suite.split=...")
     for label, ids in (("queries", queries), ("corpus", corpus)):
         for key in ids:
             _check_id(key, label, problems)
+    if not relevant:
+        problems.add("nothing to evaluate", f"no query of split {dataset.split!r} has a relevant (score > 0), "
+                                            "non-empty document")
     problems.raise_if_any()
     return qa
 
