@@ -15,6 +15,7 @@ from bench.console import stage
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.records import Document, Run
+from bench.errors import InputError
 from bench.store import CorruptEntry, quarantine, verify_folder, write_folder
 
 
@@ -82,6 +83,11 @@ class BM25:
         stage("indexing %s: %d documents", self.name, len(corpus))
         texts = [corpus[d].full_text for d in self._doc_ids]
         tokens = tokenize(texts, stopwords=self.params["stopwords"], stemmer_language=self.params["stemmer"])
+        if not tokens.vocab:
+            raise InputError(
+                f"{self.name}: none of the {len(corpus)} documents has a single indexable term after "
+                f"stopword removal (stopwords={self.params['stopwords']}); check the corpus text, or set "
+                f"first_stage.{self.name}.stopwords=null")
         retriever = bm25s.BM25(method=self.params["method"], k1=self.params["k1"], b=self.params["b"])
         retriever.index(tokens, show_progress=False)
         self._retriever = retriever
