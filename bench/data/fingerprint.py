@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from bench.data.records import Document, Run
+from bench.data.records import Document, Run, ranked
 
 
 def stable_hash(obj: object) -> str:
@@ -27,8 +27,5 @@ def fingerprint_corpus(corpus: Mapping[str, Document]) -> str:
 
 
 def fingerprint_run(run: Run) -> str:
-    """Hash of a run's candidate lists (ids and order, scores rounded to 6 digits)."""
-    return stable_hash(
-        {q: [(d, round(s, 6)) for d, s in sorted(docs.items(), key=lambda x: (-x[1], x[0]))]
-         for q, docs in run.items()}
-    )
+    """Hash of a run's candidate lists (ids in `ranked` order, scores rounded to 6 digits)."""
+    return stable_hash({q: [(d, round(s, 6)) for d, s in ranked(docs)] for q, docs in run.items()})

@@ -3,6 +3,9 @@
     demo()                     the small BEIR folder shipped in bench/data/demo/ (the default)
     local(path)                any BEIR folder on disk
     beir(name, md5=...)        a public BEIR dataset, downloaded once into the cache
+
+Only `beir` marks its dataset `ignore_identical_ids` (BEIR's self-hit convention, which
+`remove_self_hits=auto` follows): the demo, local folders and the synthetic set keep their ids apart.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def beir(
         hint=f"remove {fetched.folder} to download it again",
     )
     dataset.report.checksum = fetched.checksum
+    dataset.ignore_identical_ids = True  # BEIR evaluates every dataset of its table this way
     return dataset
 
 

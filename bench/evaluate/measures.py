@@ -3,6 +3,12 @@
 Per-query values come from ir-measures; a query that has qrels but nothing retrieved scores 0
 on every measure (ir-measures would leave it out, which flatters an empty run). Aggregates
 are means over the evaluated queries, so they equal the mean of `per_query` rows.
+
+ir-measures' providers break score ties their own ways (pytrec_eval: document id descending, in
+single precision; msmarco: id ascending), so one run could score RR@10 = 1 and Success@1 = 0 at
+once. Every provider is therefore handed the run's rank order (`bench.data.records.ranked`: score
+descending, then id descending, as trec_eval) as distinct scores n, n-1, ..., 1, which leave no tie
+to break: all measures see one ranking, the one written to runs/*.trec.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass
 
 import ir_measures
 
-from bench.data.records import Qrels, Run
+from bench.data.records import Qrels, Run, rank_scores
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "AP@100", "Success@1", "Success@5", "Success@10")
 
@@ -61,12 +67,13 @@ def _evaluators(measures: list, qrels: Qrels) -> list:
 
 
 def evaluate(qrels: Qrels, run: Run, measures: Sequence[str] = DEFAULT_MEASURES) -> list[QueryValue]:
-    """Per-query values for every query in `qrels`, in measure then query order."""
+    """Per-query values for every query in `qrels`, in measure then query order, of the run ranked by
+    `ranked` (only the order of each query's documents counts, not the score values)."""
     parsed = parse_measures(measures)
     labels = [str(m) for m in parsed]
     by_identity = {id(m): label for m, label in zip(parsed, labels, strict=True)}
     found: dict[tuple[str, str], float] = {}
-    non_empty = {q: docs for q, docs in run.items() if docs and q in qrels}
+    non_empty = {q: rank_scores(docs) for q, docs in run.items() if docs and q in qrels}
     if non_empty:
         for evaluator in _evaluators(parsed, qrels):
             for metric in evaluator.iter_calc(non_empty):

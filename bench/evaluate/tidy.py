@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.data.records import Run
+from bench.data.records import Run, ranked
 from bench.evaluate.measures import QueryValue, aggregate
 
 METRIC_COLUMNS = ["dataset", "system", "measure", "value"]
@@ -61,11 +61,12 @@ def safe_filename(name: str) -> str:
 
 
 def write_trec_run(run: Run, path: Path, *, tag: str) -> None:
-    """Ranks from 1 by descending score; ties broken by document id so files are reproducible."""
+    """Ranks from 1 in the order bench evaluated (`ranked`: score descending, ties by id descending, as
+    trec_eval breaks them), scores at full precision (`repr`: reading them back gives the same floats;
+    rounding would create ties the run did not have)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tag = re.sub(r"\s+", "_", tag)
     with path.open("w", encoding="utf-8") as handle:
         for qid in sorted(run):
-            ranked = sorted(run[qid].items(), key=lambda x: (-x[1], x[0]))
-            for rank, (doc_id, score) in enumerate(ranked, start=1):
-                handle.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
+            for rank, (doc_id, score) in enumerate(ranked(run[qid]), start=1):
+                handle.write(f"{qid} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")

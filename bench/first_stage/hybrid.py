@@ -4,7 +4,8 @@ Cormack, Clarke and Buettcher (SIGIR 2009): each component ranks `depth` candida
 
     score(d) = sum over the components that retrieved d of 1 / (k + rank of d there),   rank from 1
 
-with k = 60. The fused list is sorted by that score, ties by document id, and cut to top_k.
+with k = 60. The fused list is sorted by that score in bench's rank order (`ranked`: ties by document
+id descending), and cut to top_k.
 Components are the ordinary first stages (`bench.first_stage.bm25.BM25`, `...dense.Dense`), built
 from their Hydra configs, so their index caches (BM25 index, embedding shards) are the ones the
 standalone first stages use.
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data.records import Document, Run
+from bench.data.records import Document, Run, ranked
 from bench.first_stage.base import FirstStage
 
 #: Cormack et al.'s constant: it damps the weight of the very top ranks
@@ -86,19 +87,19 @@ def _build(spec: Any) -> Any:
 def reciprocal_rank_fusion(
     runs: Mapping[str, Mapping[str, float]], *, k: float = DEFAULT_K, depth: int | None = None
 ) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
-    """One query's fused scores (best first, ties by document id) and which components retrieved each document.
+    """One query's fused scores (best first, `ranked` order) and which components retrieved each document.
 
-    Each component's documents are ranked by its score (ties by id); only its first `depth` count.
+    Each component's documents are ranked by its score (`ranked`); only its first `depth` count.
     """
     terms: dict[str, list[float]] = {}
     sources: dict[str, list[str]] = {}
     for name, docs in runs.items():
-        ranked = sorted(docs.items(), key=lambda x: (-x[1], x[0]))
-        for rank, (doc, _) in enumerate(ranked[:depth] if depth is not None else ranked, start=1):
+        order = ranked(docs)
+        for rank, (doc, _) in enumerate(order[:depth] if depth is not None else order, start=1):
             terms.setdefault(doc, []).append(1.0 / (k + rank))
             sources.setdefault(doc, []).append(name)
     # fsum is correctly rounded: documents with the same multiset of ranks get exactly the same score
-    exact = sorted(((doc, math.fsum(t)) for doc, t in terms.items()), key=lambda x: (-x[1], x[0]))
+    exact = ranked({doc: math.fsum(t) for doc, t in terms.items()})
     return _strictly_decreasing(exact), {doc: tuple(names) for doc, names in sources.items()}
 
 

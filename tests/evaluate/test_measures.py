@@ -48,3 +48,25 @@ def test_aggregate_is_the_mean_of_per_query_values():
     rr = [v.value for v in values if v.measure == "RR@10"]
     assert rr == [1.0, 0.5]
     assert means["RR@10"] == pytest.approx(0.75)
+
+
+def test_a_tie_at_rank_1_is_broken_one_way_for_every_measure():
+    # a (relevant) and b tie at 1.0. RR@10 comes from ir-measures' msmarco provider (ties: id ascending,
+    # a first), Success@1 from pytrec_eval (ties: id descending, b first); both must see b first.
+    values = {v.measure: v.value for v in evaluate({"q": {"a": 1}}, {"q": {"a": 1.0, "b": 1.0}})}
+    assert (values["RR@10"], values["Success@1"], values["Success@5"]) == (0.5, 0.0, 1.0)
+    assert values["nDCG@10"] == pytest.approx(1 / math.log2(3))
+    values = {v.measure: v.value for v in evaluate({"q": {"b": 1}}, {"q": {"a": 1.0, "b": 1.0}})}
+    assert (values["RR@10"], values["Success@1"], values["nDCG@10"]) == (1.0, 1.0, 1.0)
+
+
+def test_scores_equal_in_single_precision_tie_as_in_trec_eval():
+    # 0.5 + 1e-12 and 0.5 are one C float: a tie, broken by id descending (r before p)
+    values = {v.measure: v.value for v in evaluate({"q": {"p": 1}}, {"q": {"p": 0.5 + 1e-12, "r": 0.5}})}
+    assert (values["RR@10"], values["Success@1"]) == (0.5, 0.0)
+
+
+def test_only_the_order_counts_not_the_score_values():
+    run = {"q1": {"x": 7.25, "a": 3.0, "b": 3.0, "c": -1.0}, "q2": {"c": 0.1, "z": 0.1}}
+    same_order = {"q1": {"x": 4.0, "b": 3.0, "a": 2.0, "c": 1.0}, "q2": {"z": 2.0, "c": 1.0}}
+    assert evaluate(QRELS, run) == evaluate(QRELS, same_order)

@@ -75,30 +75,30 @@ def test_rrf_equals_the_hand_computed_scores():
 def test_k_decides_whether_agreement_beats_one_first_place():
     # y is third in both lists; x and q are first in one list each
     lists = ({"q": ["x", "p", "y"]}, {"q": ["q", "r", "y"]})
-    # k = 60: 2/63 for y beats 1/61 for a single first place
-    assert list(hybrid(*lists, k=60).search({"q": "?"}, top_k=5)["q"]) == ["y", "q", "x", "p", "r"]
+    # k = 60: 2/63 for y beats 1/61 for a single first place (ties: document id descending)
+    assert list(hybrid(*lists, k=60).search({"q": "?"}, top_k=5)["q"]) == ["y", "x", "q", "r", "p"]
     # k = 0: 1/1 beats 2/3
-    assert list(hybrid(*lists, k=0).search({"q": "?"}, top_k=5)["q"]) == ["q", "x", "y", "p", "r"]
+    assert list(hybrid(*lists, k=0).search({"q": "?"}, top_k=5)["q"]) == ["x", "q", "y", "r", "p"]
 
 
-def test_ties_are_broken_by_document_id_and_every_evaluator_sees_that_order():
-    # b first in bm25 only, a first in dense only: both 1/61; x and y both 1/62
+def test_ties_are_broken_by_document_id_descending_and_every_evaluator_sees_that_order():
+    # b first in bm25 only, a first in dense only: both 1/61; x and y both 1/62 (trec_eval's rule: id descending)
     run = hybrid({"q": ["b", "x"]}, {"q": ["a", "y"]}).search({"q": "?"}, top_k=10)
-    assert list(run["q"]) == ["a", "b", "x", "y"]
+    assert list(run["q"]) == ["b", "a", "y", "x"]
     scores = np.asarray(list(run["q"].values()), dtype=np.float32)
     assert (np.diff(scores) < 0).all()  # strictly decreasing, even in single precision
     assert run["q"] == pytest.approx({"a": 1 / 61, "b": 1 / 61, "x": 1 / 62, "y": 1 / 62}, rel=1e-6, abs=0)
-    assert ranking(run["q"]) == ["a", "b", "x", "y"]
+    assert ranking(run["q"]) == ["b", "a", "y", "x"]
     # ir-measures' providers break exact ties their own (and different) ways; these scores leave them none
-    for relevant, rr, ndcg in (("a", 1.0, 1.0), ("b", 0.5, 1 / math.log2(3)), ("x", 1 / 3, 0.5)):
+    for relevant, rr, ndcg in (("b", 1.0, 1.0), ("a", 0.5, 1 / math.log2(3)), ("y", 1 / 3, 0.5)):
         values = aggregate(evaluate({"q": {relevant: 1}}, run, ["RR@10", "nDCG@10"]))
         assert values == pytest.approx({"RR@10": rr, "nDCG@10": ndcg})
 
 
-def test_ties_inside_a_component_are_ranked_by_document_id():
+def test_ties_inside_a_component_are_ranked_by_document_id_descending():
     fused, sources = reciprocal_rank_fusion({"one": {"m": 1.0, "l": 1.0, "n": 2.0}}, k=60)
-    assert fused == pytest.approx({"n": 1 / 61, "l": 1 / 62, "m": 1 / 63}, rel=1e-6)
-    assert list(fused) == ["n", "l", "m"] and sources == {"n": ("one",), "l": ("one",), "m": ("one",)}
+    assert fused == pytest.approx({"n": 1 / 61, "m": 1 / 62, "l": 1 / 63}, rel=1e-6)
+    assert list(fused) == ["n", "m", "l"] and sources == {"n": ("one",), "l": ("one",), "m": ("one",)}
 
 
 def test_input_order_does_not_change_the_result():
@@ -121,8 +121,8 @@ def test_only_the_first_depth_candidates_of_a_component_count():
     long = FakeStage("bm25", {"q": ["a", "b", "c", "d"]}, honour_top_k=False)
     fusion = Hybrid(components={"bm25": long, "dense": FakeStage("dense", {"q": ["e", "f", "g"]})}, depth=2)
     run = fusion.search({"q": "?"}, top_k=2)
-    assert list(run["q"]) == ["a", "e"]
-    assert set(fusion.search({"q": "?"}, top_k=1)["q"]) == {"a"}
+    assert list(run["q"]) == ["e", "a"]  # both 1/61: id descending
+    assert set(fusion.search({"q": "?"}, top_k=1)["q"]) == {"e"}
     full = fusion.search({"q": "?"}, top_k=10)["q"]  # depth 10 now: every candidate counts
     assert set(full) == set("abcdefg")
 
@@ -130,10 +130,10 @@ def test_only_the_first_depth_candidates_of_a_component_count():
 def test_provenance_counts_where_the_fused_top_k_came_from():
     fusion = hybrid({"q1": ["a", "b", "c"], "q2": ["e"]}, {"q1": ["a", "d"], "q2": ["f", "e"]})
     run = fusion.search({"q1": "?", "q2": "?"}, top_k=2)
-    # q1: a in both (2/61), then b and d tie at 1/62 -> b.  q2: e in both (1/61 + 1/62), f (1/61)
-    assert {q: list(d) for q, d in run.items()} == {"q1": ["a", "b"], "q2": ["e", "f"]}
+    # q1: a in both (2/61), then b and d tie at 1/62 -> d (id descending).  q2: e in both (1/61 + 1/62), f (1/61)
+    assert {q: list(d) for q, d in run.items()} == {"q1": ["a", "d"], "q2": ["e", "f"]}
     info = fusion.info()
-    assert info["provenance"] == {"all": 2, "only bm25": 1, "only dense": 1}
+    assert info["provenance"] == {"all": 2, "only bm25": 0, "only dense": 2}
     assert info["queries"] == 2
 
 
