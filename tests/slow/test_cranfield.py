@@ -42,18 +42,22 @@ def direct_bm25_ndcg10(folder: Path, *, remove_self_hits: bool) -> float:
     return ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
 
 
-@pytest.mark.parametrize("remove_self_hits", [True, False])
-def test_cli_bm25_equals_direct_bm25s_to_four_decimals(cranfield, tmp_path, remove_self_hits):
-    # Cranfield numbers queries 1..225 and documents 1..1400, so the BEIR self-hit rule (on by
-    # default) removes 13 real hits; with it off the number is plain BM25.
+@pytest.mark.parametrize(("setting", "removes"), [("true", True), ("false", False), ("auto", False)])
+def test_cli_bm25_equals_direct_bm25s_to_four_decimals(cranfield, tmp_path, setting, removes):
+    # Cranfield numbers queries 1..225 and documents 1..1400: the BEIR self-hit rule would remove 13 real
+    # hits (one judged relevant), so `auto` keeps them for a local folder and says so; `true` forces removal.
     done = subprocess.run(
         [sys.executable, "-m", "bench", "dataset=local", f"dataset.path={cranfield}", "reranker=none",
-         "first_stage=bm25", f"remove_self_hits={str(remove_self_hits).lower()}", f"hydra.run.dir={tmp_path}"],
+         "first_stage=bm25", f"remove_self_hits={setting}", f"output_dir={tmp_path}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     ours = metrics[(metrics.system == "bm25") & (metrics.measure == "nDCG@10")].value.item()
-    assert round(ours, 4) == round(direct_bm25_ndcg10(cranfield, remove_self_hits=remove_self_hits), 4)
+    assert round(ours, 4) == round(direct_bm25_ndcg10(cranfield, remove_self_hits=removes), 4)
     assert metrics.dataset.unique().tolist() == ["cranfield"]
-    assert ("removed 13 retrieved documents" in done.stdout) == remove_self_hits
+    assert ("removed 13 retrieved documents" in done.stdout) == removes
+    assert ("kept 13 retrieved documents" in done.stdout) == (setting == "auto")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["systems"]["bm25"]["self_hits"]["removed"] is removes
+    assert manifest["systems"]["bm25"]["self_hits"]["found"] == 13
