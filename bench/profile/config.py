@@ -58,8 +58,11 @@ class SystemConfig:
 
 @dataclass
 class PeakConfig:
-    #: side of the square float32 matrices whose product measures the machine's peak FLOP/s
+    #: side of the square matrices whose product measures the machine's peak FLOP/s
     size: int = 4096
+    #: the matrices' dtype (float32 | float16 | bfloat16): every point's fraction of peak is against
+    #: this one peak; on a GPU float16 (CUDA-event timed), so that float16 points meet their own peak
+    dtype: str = "float32"
     #: products timed per measurement (their median); one measurement per repetition, interleaved
     repeats: int = 3
     #: also measure the peak after every throughput point; each point's fraction then uses the mean

@@ -8,7 +8,8 @@
 
 On CUDA a phase starts and ends with torch.cuda.synchronize (so the time covers the kernels, not
 just their launch); with memory=True it also empties the cache and resets the peak-memory
-counters first, and `memory[name]` holds the phase's peak allocated and reserved MB.
+counters first, and `memory[name]` holds the phase's peak allocated and reserved MB of the
+measured model (`Stopwatch(device, resident_mb=...)`, see bench.profile.cuda.CudaMemory).
 On a CPU the peak resident memory of a process cannot be told apart per model in one process
 (freed memory stays with the allocator), so CPU memory is measured in a fresh subprocess per
 model (`bench.profile.memory`), with `ProcessPeak` below.
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from bench.profile.cuda import CudaMemory, matmul_peak_cuda
 from bench.profile.flops import matmul_flops
 
 MB = 2**20
@@ -42,36 +44,17 @@ def now(device: torch.device) -> float:
     return time.perf_counter()
 
 
-class CudaMemory:
-    """Peak allocated and reserved memory of one CUDA device between start() and stop()."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-
-    def start(self) -> None:
-        torch.cuda.synchronize(self.device)
-        torch.cuda.empty_cache()  # reserved memory then reflects this measurement, not earlier ones
-        torch.cuda.reset_peak_memory_stats(self.device)
-
-    def stop(self) -> dict[str, float]:
-        torch.cuda.synchronize(self.device)
-        return {
-            "peak_mem_mb": torch.cuda.max_memory_allocated(self.device) / MB,
-            "peak_reserved_mb": torch.cuda.max_memory_reserved(self.device) / MB,
-        }
-
-
-def memory_probe(device: torch.device) -> CudaMemory | None:
+def memory_probe(device: torch.device, resident_mb: float = 0.0) -> CudaMemory | None:
     """The in-process memory reader for a device: CUDA's counters, or None (CPU: use a subprocess)."""
-    return CudaMemory(device) if device.type == "cuda" else None
+    return CudaMemory(device, resident_mb) if device.type == "cuda" else None
 
 
 class Stopwatch:
     """Seconds (summed over repeated phases) and, on CUDA, peak memory (max over them) per phase."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, *, resident_mb: float = 0.0) -> None:
         self.device = device
-        self.probe = memory_probe(device)
+        self.probe = memory_probe(device, resident_mb)
         self.seconds: dict[str, float] = defaultdict(float)
         self.memory: dict[str, dict[str, float]] = {}
 
@@ -94,7 +77,12 @@ class Stopwatch:
 def matmul_peak(
     device: torch.device, *, size: int = 4096, repeats: int = 3, dtype: torch.dtype = torch.float32
 ) -> float:
-    """FLOP/s of a size x size float32 matrix product: the median of `repeats` after one warm-up."""
+    """FLOP/s of a size x size matrix product at `dtype`: the median of `repeats` after one warm-up.
+
+    On CUDA the products are timed with CUDA events (`bench.profile.cuda.matmul_peak_cuda`).
+    """
+    if device.type == "cuda":
+        return matmul_peak_cuda(device, size=size, repeats=repeats, dtype=dtype)
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=generator).to(device=device, dtype=dtype)

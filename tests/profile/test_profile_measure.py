@@ -41,11 +41,17 @@ class FakeCuda:
     def max_memory_reserved(self, device=None):
         return 8 * 2**20
 
+    def memory_allocated(self, device=None):  # nothing else is loaded: the peaks above the start are the peaks
+        return 0
+
+    def memory_reserved(self, device=None):
+        return 0
+
 
 def test_cuda_phase_synchronises_and_resets_peak_memory(monkeypatch):
     fake = FakeCuda()
     for name in ("synchronize", "empty_cache", "reset_peak_memory_stats", "max_memory_allocated",
-                 "max_memory_reserved"):
+                 "max_memory_reserved", "memory_allocated", "memory_reserved"):
         monkeypatch.setattr(torch.cuda, name, getattr(fake, name))
     device = torch.device("cuda")
     watch = Stopwatch(device)
@@ -55,7 +61,8 @@ def test_cuda_phase_synchronises_and_resets_peak_memory(monkeypatch):
     # synchronise, empty the cache and reset before; synchronise at the start and end of the timer
     assert fake.calls[:3] == ["synchronize", "empty_cache", "reset"]
     assert fake.calls.count("synchronize") >= 3
-    assert watch.memory["total"] == {"peak_mem_mb": 1.0, "peak_reserved_mb": 8.0}
+    assert watch.memory["total"] == {"peak_mem_mb": 1.0, "peak_reserved_mb": 8.0, "process_peak_mb": 1.0,
+                                     "process_reserved_mb": 8.0}
     with watch.phase("total", memory=True):
         pass
     assert watch.memory["total"]["peak_mem_mb"] == 2.0  # the max over repeated phases
