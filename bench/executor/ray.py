@@ -176,92 +176,14 @@ class RayExecutor:
         if not tasks:
             return
         ray = self._connect()
-        from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
-
-        died = (RayActorError, WorkerCrashedError, getattr(ray.exceptions, "OutOfMemoryError", RayActorError))
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
                                    "max_restarts": 0, "max_task_retries": 0}
         if self.runtime_env:
             options["runtime_env"] = self.runtime_env
         actor_class = ray.remote(_Replica).options(**options)
         replica_ref = ray.put(replica)  # shipped once, not once per actor
-
-        pending: deque[ScoreTask] = deque(tasks)
-        waiting: dict[Any, tuple[_Slot, ScoreTask | None]] = {}  # ObjectRef -> (slot, task; None for load)
-        slots = [_Slot(n) for n in range(min(self.replicas, len(tasks)))]
-        remaining = len(tasks)
-
-        def start(slot: _Slot) -> None:
-            slot.actor, slot.loaded, slot.held = actor_class.remote(), False, {}
-            waiting[slot.actor.load.remote(replica_ref)] = (slot, None)
-
-        def deliver(task: ScoreTask, scores: np.ndarray) -> None:
-            nonlocal remaining
-            remaining -= 1
-            on_done(task, scores)
-
-        def replace(slot: _Slot, error: BaseException) -> None:
-            """`slot`'s actor is dead: keep what it finished, queue the rest again, start another actor."""
-            lost: list[ScoreTask] = []
-            for ref, task in list(slot.held.items()):
-                waiting.pop(ref, None)
-                ready, _ = ray.wait([ref], timeout=0)
-                try:
-                    if not ready:
-                        raise RuntimeError("not finished")
-                    scores = ray.get(ref)
-                except Exception:
-                    lost.append(task)
-                else:
-                    deliver(task, scores)
-            for ref in [r for r, (s, t) in waiting.items() if s is slot]:  # its load() call
-                del waiting[ref]
-            pending.extendleft(sorted(lost, key=lambda t: t.shard, reverse=True))
-            ray.kill(slot.actor, no_restart=True)
-            shards = ", ".join(str(t.shard) for t in sorted(lost, key=lambda t: t.shard)) or "none"
-            if getattr(error, "actor_init_failed", False):
-                raise RuntimeError(f"a Ray actor for {getattr(reranker, 'name', 'the reranker')} failed while "
-                                   "starting (not retried); can the Ray workers import bench (installed in their "
-                                   f"Python, or on PYTHONPATH through executor.runtime_env)? {error}") from error
-            if self.restarts >= self.max_restarts:
-                raise RuntimeError(
-                    f"Ray actors died {self.restarts + 1} times, more than executor.max_restarts={self.max_restarts} "
-                    f"allows; shards not finished: {len(pending)} (the last actor held shards {shards}). "
-                    f"Last error: {error}") from error
-            self.restarts += 1
-            stage("a Ray actor died holding shards %s; replacing it (restart %d of at most %d): %s", shards,
-                  self.restarts, self.max_restarts, str(error).splitlines()[0] if str(error) else type(error).__name__)
-            start(slot)
-
-        try:
-            for slot in slots:
-                start(slot)
-            while remaining:
-                for slot in slots:
-                    while slot.loaded and pending and len(slot.held) < IN_FLIGHT_PER_ACTOR:
-                        task = pending.popleft()
-                        ref = slot.actor.score.remote(task.pairs)
-                        slot.held[ref] = task
-                        waiting[ref] = (slot, task)
-                [ref], _ = ray.wait(list(waiting), num_returns=1)
-                slot, task = waiting.pop(ref)
-                try:
-                    value = ray.get(ref)
-                except RayTaskError as exc:  # the reranker raised: the caller sees the same exception
-                    raise _original(exc, getattr(reranker, "name", "the reranker")) from exc
-                except died as exc:
-                    replace(slot, exc)  # `ref` is still among slot.held: replace() queues its task again
-                    continue
-                if task is None:
-                    slot.loaded = True
-                else:
-                    del slot.held[ref]
-                    deliver(task, value)
-        finally:
-            for slot in slots:
-                if slot.actor is not None:
-                    with contextlib.suppress(Exception):  # already gone
-                        ray.kill(slot.actor, no_restart=True)
+        _Dispatch(self, ray, tasks, lambda: actor_class.remote(), replica_ref,
+                  getattr(reranker, "name", "the reranker"), on_done).run()
 
     def info(self) -> dict[str, object]:
         try:
@@ -280,6 +202,116 @@ class RayExecutor:
 
             ray.shutdown()
         self._connected = self._owns_connection = self._started_cluster = False
+
+
+class _Dispatch:
+    """One `RayExecutor.score` call: actors started, shards handed out as actors free up, dead actors replaced.
+
+    `run` waits on one result at a time: a loaded model (the actor may take shards), a shard's
+    scores (handed to `on_done`), a reranker's exception (raised as is) or a dead actor (replaced,
+    its unfinished shards queued again).
+    """
+
+    def __init__(self, executor: RayExecutor, ray: Any, tasks: Sequence[ScoreTask], new_actor: Callable[[], Any],
+                 replica_ref: Any, label: str, on_done: OnDone) -> None:
+        from ray.exceptions import RayActorError, WorkerCrashedError
+
+        self.executor, self.ray, self.new_actor, self.replica_ref = executor, ray, new_actor, replica_ref
+        self.label, self.on_done = label, on_done
+        self.died = (RayActorError, WorkerCrashedError, getattr(ray.exceptions, "OutOfMemoryError", RayActorError))
+        self.pending: deque[ScoreTask] = deque(tasks)
+        self.waiting: dict[Any, tuple[_Slot, ScoreTask | None]] = {}  # ObjectRef -> (slot, task; None for load)
+        self.slots = [_Slot(n) for n in range(min(executor.replicas, len(tasks)))]
+        self.remaining = len(tasks)
+
+    def run(self) -> None:
+        try:
+            for slot in self.slots:
+                self.start(slot)
+            while self.remaining:
+                self.hand_out()
+                self.take_one()
+        finally:
+            for slot in self.slots:
+                if slot.actor is not None:
+                    with contextlib.suppress(Exception):  # already gone
+                        self.ray.kill(slot.actor, no_restart=True)
+
+    def start(self, slot: _Slot) -> None:
+        slot.actor, slot.loaded, slot.held = self.new_actor(), False, {}
+        self.waiting[slot.actor.load.remote(self.replica_ref)] = (slot, None)
+
+    def hand_out(self) -> None:
+        """Give every loaded actor shards until it holds IN_FLIGHT_PER_ACTOR."""
+        for slot in self.slots:
+            while slot.loaded and self.pending and len(slot.held) < IN_FLIGHT_PER_ACTOR:
+                task = self.pending.popleft()
+                ref = slot.actor.score.remote(task.pairs)
+                slot.held[ref] = task
+                self.waiting[ref] = (slot, task)
+
+    def take_one(self) -> None:
+        """Wait for the next result and act on it."""
+        from ray.exceptions import RayTaskError
+
+        [ref], _ = self.ray.wait(list(self.waiting), num_returns=1)
+        slot, task = self.waiting.pop(ref)
+        try:
+            value = self.ray.get(ref)
+        except RayTaskError as exc:  # the reranker raised: the caller sees the same exception
+            raise _original(exc, self.label) from exc
+        except self.died as exc:
+            self.replace(slot, exc)  # `ref` is still among slot.held: replace() queues its task again
+            return
+        if task is None:
+            slot.loaded = True
+        else:
+            del slot.held[ref]
+            self.deliver(task, value)
+
+    def deliver(self, task: ScoreTask, scores: np.ndarray) -> None:
+        self.remaining -= 1
+        self.on_done(task, scores)
+
+    def replace(self, slot: _Slot, error: BaseException) -> None:
+        """`slot`'s actor is dead: keep what it finished, queue the rest again, start another actor."""
+        lost = self.salvage(slot)
+        self.pending.extendleft(sorted(lost, key=lambda t: t.shard, reverse=True))
+        self.ray.kill(slot.actor, no_restart=True)
+        shards = ", ".join(str(t.shard) for t in sorted(lost, key=lambda t: t.shard)) or "none"
+        executor = self.executor
+        if getattr(error, "actor_init_failed", False):
+            raise RuntimeError(f"a Ray actor for {self.label} failed while starting (not retried); can the Ray "
+                               "workers import bench (installed in their Python, or on PYTHONPATH through "
+                               f"executor.runtime_env)? {error}") from error
+        if executor.restarts >= executor.max_restarts:
+            raise RuntimeError(
+                f"Ray actors died {executor.restarts + 1} times, more than executor.max_restarts="
+                f"{executor.max_restarts} allows; shards not finished: {len(self.pending)} (the last actor held "
+                f"shards {shards}). Last error: {error}") from error
+        executor.restarts += 1
+        stage("a Ray actor died holding shards %s; replacing it (restart %d of at most %d): %s", shards,
+              executor.restarts, executor.max_restarts,
+              str(error).splitlines()[0] if str(error) else type(error).__name__)
+        self.start(slot)
+
+    def salvage(self, slot: _Slot) -> list[ScoreTask]:
+        """Deliver the shards a dead actor finished; return the ones it did not (its load() call is dropped)."""
+        lost: list[ScoreTask] = []
+        for ref, task in list(slot.held.items()):
+            self.waiting.pop(ref, None)
+            ready, _ = self.ray.wait([ref], timeout=0)
+            try:
+                if not ready:
+                    raise RuntimeError("not finished")
+                scores = self.ray.get(ref)
+            except Exception:
+                lost.append(task)
+            else:
+                self.deliver(task, scores)
+        for ref in [r for r, (s, _) in self.waiting.items() if s is slot]:
+            del self.waiting[ref]
+        return lost
 
 
 def _original(exc: Any, label: str) -> BaseException:

@@ -1,7 +1,7 @@
 """`bench profile [hydra overrides...]`: a second Hydra app over configs/, primary config `bench_profile`.
 
     bench profile                          configs/profile/default.yaml
-    bench profile profile=targets          the issue's targets, written to reports/benchmarks/
+    bench profile profile=targets          the engine's speed targets, written to reports/benchmarks/
     bench profile profile=zoo device=cuda  the six architectures, on a GPU
     bench profile --cfg job                print the composed config and stop
     bench profile pairs.dataset=PATH       BM25 candidates of another BEIR folder (default: the shipped demo set)
@@ -14,9 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bench.paths import CONFIG_DIR
 from bench.profile.config import PRIMARY, register
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_RUN_DIR = "reports/profile/${now:%Y-%m-%d_%H-%M-%S}"
 HELP_HEADER = ("bench profile: throughput, latency and memory of rerankers through bench\\'s engine. "
                "Profiles are configs/profile/*.yaml (profile=default|smoke|zoo|targets|investigate); "
@@ -49,7 +49,10 @@ def dataset_override_advice(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import DictConfig
+
+    from bench.console import hydra_raises, job_errors, user_errors
 
     argv = list(sys.argv[1:] if argv is None else argv)
     advice = dataset_override_advice(argv)
@@ -63,21 +66,19 @@ def main(argv: list[str] | None = None) -> int:
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=PRIMARY)
     def app(cfg: DictConfig) -> None:
-        from bench.data.beir import DatasetError
-        from bench.profile.run import run
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        # an input error (a folder that cannot be read, an unknown system or dtype): one line, exit 2,
+        # the traceback in the run's bench.log
+        with job_errors("bench profile", run_dir, sweep=HydraConfig.get().mode == RunMode.MULTIRUN):
+            from bench.profile.run import run
 
-        try:
-            run(cfg, Path(cfg.output_dir or HydraConfig.get().runtime.output_dir))
-        except Exception as exc:  # a folder that cannot be read: its message says what to type, no traceback
-            cause = exc if isinstance(exc, DatasetError) else exc.__cause__
-            if isinstance(cause, DatasetError):
-                sys.exit(f"bench profile: {cause}")
-            raise
+            run(cfg, Path(cfg.output_dir or run_dir))
 
     saved = sys.argv
     sys.argv = ["bench-profile", *argv]
     try:
-        app()
+        with user_errors("bench profile"), hydra_raises():  # Hydra's own errors (unknown key) as one line too
+            app()
     finally:
         sys.argv = saved
     return 0

@@ -6,7 +6,7 @@ Order of work:
 1. The pairs (`cfg.pairs`), the systems (facts -> random-weight checkpoint, or the real one), each
    loaded once per dtype through bench.rerank.loading (load time recorded).
 2. Warm-up: every measurement point scores a few pairs, untimed.
-3. `repetitions` rounds. Each round measures the machine's float32 matmul peak, then every
+3. `repetitions` rounds. Each round measures the machine's matmul peak (`peak.dtype`), then every
    throughput point once (all pairs, tokenisation included; the order rotates from round to
    round), then every latency point (the top-k of each latency query). So a slow spell on a shared
    machine hits every system, and ratios are taken round by round. With `peak.bracket`, the peak
@@ -34,15 +34,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bench.errors import ModelUnavailable
+from bench.errors import InputError, ModelUnavailable, did_you_mean
 from bench.models.runtime import DTYPES, pick_device
 from bench.profile import output
+from bench.profile.cuda import weights_mb
 from bench.profile.flops import mean_pair_flops
 from bench.profile.measure import Stopwatch, matmul_peak
 from bench.profile.memory import measure_in_subprocess
 from bench.profile.scorers import Bound, Scorer, Unsupported
 from bench.profile.stats import kendall_tau, percentile, summarise
-from bench.profile.systems import ModelSource, dtype_problem, reranker_facts
+from bench.profile.systems import PROFILE_DTYPES, Loaded, ModelSource, dtype_problem, reranker_group_facts
 from bench.profile.workload import Workload
 from bench.rerank.engine import encode_pairs
 
@@ -144,16 +145,16 @@ class ProfileResults:
 def build_systems(cfg: DictConfig) -> dict[str, System]:
     """Systems from cfg.systems; systems whose model facts and seed agree share one checkpoint."""
     if not cfg.systems:
-        raise ValueError("the profile config lists no systems: add some under `systems:`")
+        raise InputError("the profile config lists no systems: add some under `systems:`")
     sources: dict[str, ModelSource] = {}
     systems: dict[str, System] = {}
     for name, spec in cfg.systems.items():
         if spec.facts is not None:
             facts = OmegaConf.to_container(spec.facts, resolve=True)
         elif spec.reranker:
-            facts = reranker_facts(spec.reranker)
+            facts = reranker_group_facts(spec.reranker)
         else:
-            raise ValueError(f"system {name!r}: give `reranker: <configs/reranker name>` or inline `facts:`")
+            raise InputError(f"systems.{name}: give `reranker: <configs/reranker name>` or inline `facts:`")
         key = json.dumps([facts, spec.seed, spec.pretrained], sort_keys=True, default=str)
         source_name = spec.reranker or name
         source = sources.setdefault(key, ModelSource(source_name, facts, spec.pretrained, spec.seed))
@@ -201,10 +202,10 @@ class Profiler:
     # -- setting up ------------------------------------------------------------------------
 
     def load(self, scratch: Path) -> None:
+        """Prepare and load every system at each of its dtypes, bind its scorers, describe it."""
         for system in self.systems.values():
-            source = system.source
             try:
-                source.prepare(scratch)
+                system.source.prepare(scratch)
             except ModelUnavailable as exc:
                 self.skip(system.name, "all", str(exc))
                 continue
@@ -213,43 +214,59 @@ class Profiler:
                 if problem:
                     self.skip(system.name, dtype, problem)
                     continue
-                fresh = dtype not in source.loaded
-                loaded = source.load(dtype, self.device)
-                if fresh:
-                    self.results.loads.append({"model": source.name, "dtype": dtype, "load_s": loaded.load_seconds,
-                                               "params": loaded.params})
-                for max_length in system.max_lengths:
-                    if (source.name, max_length) not in self.lengths:
-                        encoded = encode_pairs(loaded.tokenizer, self.workload.pairs, max_length=max_length)
-                        self.lengths[(source.name, max_length)] = encoded.lengths
-                for label, scorer in system.scorers.items():
-                    try:
-                        bound = scorer.bind(loaded)
-                    except Unsupported as exc:
-                        self.skip(system.name, f"{dtype} batch {label}", str(exc))
-                        continue
-                    index = system.pair_index(len(self.workload.pairs))
-                    for max_length in system.max_lengths:
-                        point = Point(system.name, dtype, label, max_length)
-                        self.bound[point] = bound
-                        lengths = self.lengths[(source.name, max_length)][index]
-                        self.flops[point] = mean_pair_flops(
-                            source.shape, lengths, cls_only_last_layer=scorer.first_token_only(loaded)
-                        )
-            index = system.pair_index(len(self.workload.pairs))
-            self.results.systems[system.name] = {
-                "model": source.name,
-                "throughput_pairs": int(len(index)),
-                "mean_tokens_per_pair": {
-                    ml: round(float(self.lengths[(source.name, ml)][index].mean()), 1)
-                    for ml in system.max_lengths if (source.name, ml) in self.lengths
-                },
-                "facts": source.facts,
-                "weights": "pretrained" if source.pretrained else f"random (seed {source.seed})",
-                "params_counted": next((x["params"] for x in self.results.loads if x["model"] == source.name), None),
-                "scorer": system.scorer_config,
-                "checkpoint": str(source.path) if source.pretrained else "scratch (deleted after the run)",
-            }
+                loaded = self.load_dtype(system, dtype)
+                self.bind_scorers(system, loaded)
+            self.results.systems[system.name] = self.describe(system)
+
+    def load_dtype(self, system: System, dtype: str) -> Loaded:
+        """The system's model at `dtype` (loaded once per model: its load time is recorded then), and
+        the token lengths of the workload's pairs at each max_length."""
+        source = system.source
+        fresh = dtype not in source.loaded
+        loaded = source.load(dtype, self.device)
+        if fresh:
+            self.results.loads.append({"model": source.name, "dtype": dtype, "load_s": loaded.load_seconds,
+                                       "params": loaded.params})
+        for max_length in system.max_lengths:
+            if (source.name, max_length) not in self.lengths:
+                encoded = encode_pairs(loaded.tokenizer, self.workload.pairs, max_length=max_length)
+                self.lengths[(source.name, max_length)] = encoded.lengths
+        return loaded
+
+    def bind_scorers(self, system: System, loaded: Loaded) -> None:
+        """A measurement point per (scorer, max_length) of the system at the loaded dtype, with its FLOPs."""
+        index = system.pair_index(len(self.workload.pairs))
+        for label, scorer in system.scorers.items():
+            try:
+                bound = scorer.bind(loaded)
+            except Unsupported as exc:
+                self.skip(system.name, f"{loaded.dtype} batch {label}", str(exc))
+                continue
+            for max_length in system.max_lengths:
+                point = Point(system.name, loaded.dtype, label, max_length)
+                self.bound[point] = bound
+                lengths = self.lengths[(system.source.name, max_length)][index]
+                self.flops[point] = mean_pair_flops(
+                    system.source.shape, lengths, cls_only_last_layer=scorer.first_token_only(loaded)
+                )
+
+    def describe(self, system: System) -> dict[str, Any]:
+        """The system's entry in summary.json and the manifest: model, pairs, facts, weights, scorer."""
+        source = system.source
+        index = system.pair_index(len(self.workload.pairs))
+        return {
+            "model": source.name,
+            "throughput_pairs": int(len(index)),
+            "mean_tokens_per_pair": {
+                ml: round(float(self.lengths[(source.name, ml)][index].mean()), 1)
+                for ml in system.max_lengths if (source.name, ml) in self.lengths
+            },
+            "facts": source.facts,
+            "weights": "pretrained" if source.pretrained else f"random (seed {source.seed})",
+            "params_counted": next((x["params"] for x in self.results.loads if x["model"] == source.name), None),
+            "scorer": system.scorer_config,
+            "checkpoint": str(source.path) if source.pretrained else "scratch (deleted after the run)",
+        }
 
     def throughput_points(self) -> list[Point]:
         return list(self.bound)
@@ -286,9 +303,10 @@ class Profiler:
                 bound(pairs, point.max_length, Stopwatch(self.device))
 
     def measure_peak(self, round_: int) -> float:
-        peak = matmul_peak(self.device, size=self.cfg.peak.size, repeats=self.cfg.peak.repeats)
+        peak = matmul_peak(self.device, size=self.cfg.peak.size, repeats=self.cfg.peak.repeats,
+                           dtype=DTYPES[self.cfg.peak.dtype])
         self.results.repetitions.append(
-            {"round": round_, "system": "matmul", "device": self.device_name, "dtype": "float32",
+            {"round": round_, "system": "matmul", "device": self.device_name, "dtype": self.cfg.peak.dtype,
              "batch": None, "max_length": None, "k": None, "query": None, "measure": "peak_flops", "value": peak}
         )
         return peak
@@ -298,7 +316,8 @@ class Profiler:
         system = self.systems[point.system]
         index = system.pair_index(len(self.workload.pairs))
         pairs = [self.workload.pairs[i] for i in index]
-        watch = Stopwatch(self.device)
+        loaded = system.source.loaded[point.dtype]
+        watch = Stopwatch(self.device, resident_mb=weights_mb(loaded.model) if self.device.type == "cuda" else 0.0)
         with watch.phase("total", memory=True):
             scores = self.bound[point](pairs, point.max_length, watch)
         seconds = watch.seconds["total"]
@@ -393,7 +412,8 @@ class Profiler:
         how = "before and after every throughput point" if bracket else "once per round"
         self.results.peak = {
             "flops": summarise(peaks).as_dict(),
-            "matmul": f"{self.cfg.peak.size}x{self.cfg.peak.size} float32, median of {self.cfg.peak.repeats}",
+            "matmul": f"{self.cfg.peak.size}x{self.cfg.peak.size} {self.cfg.peak.dtype}, "
+                      f"median of {self.cfg.peak.repeats}",
             "when": how,
         }
         if self.cfg.memory.enabled and self.device.type == "cpu":
@@ -525,8 +545,12 @@ def run(cfg: DictConfig, out_dir: Path) -> ProfileResults:
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     for dtype in cfg.sweep.dtype:
-        if dtype not in DTYPES and dtype != "int8":
-            raise ValueError(f"sweep.dtype: unknown dtype {dtype!r}")
+        if dtype not in PROFILE_DTYPES:
+            raise InputError(f"sweep.dtype: unknown dtype {dtype!r}.{did_you_mean(dtype, PROFILE_DTYPES)} "
+                             f"Choose from {', '.join(PROFILE_DTYPES)}")
+    if cfg.peak.dtype not in DTYPES:
+        raise InputError(f"peak.dtype: unknown dtype {cfg.peak.dtype!r}.{did_you_mean(cfg.peak.dtype, list(DTYPES))} "
+                         f"Choose from {', '.join(DTYPES)}")
     workload: Workload = instantiate(cfg.pairs)
     systems = build_systems(cfg)
     profiler = Profiler(cfg, workload, systems, device)

@@ -1,48 +1,70 @@
 """A profiled system: a model (its facts, a checkpoint folder) and a scorer, loaded per dtype.
 
-A system's model comes from `reranker: <name>` (the facts of configs/reranker/<name>.yaml) or
-from inline `facts:`. With `pretrained: false` (the default) a random-weight checkpoint of that
-architecture is written to a scratch folder (architecture-only mode, no download); with
-`pretrained: true` the real checkpoint is resolved (hub cache, local folder, packaged copy).
-Either way the folder is loaded through bench.rerank.loading, the loader the pipeline uses.
+A system's model comes from `reranker: <name>` (the facts of that option of the `reranker` config
+group, configs/reranker/<name>.yaml, composed by Hydra) or from inline `facts:`. With
+`pretrained: false` (the default) a random-weight checkpoint of that architecture is written to a
+scratch folder (architecture-only mode, no download); with `pretrained: true` the real checkpoint
+is resolved (hub cache, local folder, packaged copy). Either way the folder is loaded through
+bench.rerank.loading, the loader the pipeline uses.
 """
 
 from __future__ import annotations
 
-import difflib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from bench.errors import InputError, did_you_mean
 from bench.models.hub import ResolvedModel, resolve
 from bench.models.runtime import DTYPES
+from bench.paths import CONFIG_DIR
 from bench.profile.architectures import TOKEN_TYPE_FAMILIES, check_facts, fit_tokenizer, random_checkpoint
 from bench.profile.flops import Shape
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 #: dtypes a profile can ask for; int8 is dynamic quantisation of the linear layers (CPU only)
 PROFILE_DTYPES = (*DTYPES, "int8")
 
 
-def reranker_facts(name: str, config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
-    """`facts` of configs/reranker/<name>.yaml, with a did-you-mean error for an unknown name."""
-    folder = config_dir / "reranker"
-    path = folder / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown reranker {name!r} (no {path}).{hint} Known: {', '.join(known)}")
-    node = OmegaConf.load(path)
-    entry = node.get(name, node)
-    facts = entry.get("facts")
+def reranker_group_facts(name: str) -> dict[str, Any]:
+    """`facts` of option `name` of the `reranker` config group (configs/reranker/<name>.yaml).
+
+    Hydra composes the option, so a profile reads a model's facts exactly as `bench` does: one source
+    per model. Inside a running Hydra app (`bench profile`) its search path is used; elsewhere
+    bench's config folder. An unknown name raises InputError with the closest known one.
+    """
+    with _reranker_group() as known:
+        if name not in known:
+            raise InputError(
+                f"unknown reranker {name!r}: the `reranker` config group (configs/reranker/) has no such option."
+                f"{did_you_mean(name, known)} Known: {', '.join(known)}"
+            )
+        node = compose(config_name=None, overrides=[f"+reranker=[{name}]"]).reranker[name]
+    facts = node.get("facts")
     if facts is None:
-        raise ValueError(f"{path} has no facts: section")
+        raise InputError(f"configs/reranker/{name}.yaml has no facts: section; add the model's facts there")
     return OmegaConf.to_container(facts, resolve=False)  # type: ignore[return-value]
+
+
+@contextmanager
+def _reranker_group() -> Iterator[list[str]]:
+    """Hydra's config search path for the duration (the running app's, else bench's config folder),
+    and the options of its `reranker` group."""
+    def options() -> list[str]:  # `none` selects no reranker: it has no facts
+        return [o for o in GlobalHydra.instance().config_loader().get_group_options("reranker") if o != "none"]
+
+    if GlobalHydra.instance().is_initialized():
+        yield options()
+        return
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        yield options()
 
 
 def dtype_problem(dtype: str, device: torch.device) -> str | None:

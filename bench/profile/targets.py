@@ -1,6 +1,6 @@
 """Checks with a verdict, and published claims next to what was measured: `targets:` in a profile config.
 
-    PeakFraction(system, at_least)          achieved FLOP/s / the machine's float32 matmul peak
+    PeakFraction(system, at_least)          achieved FLOP/s / the machine's matmul peak (peak.dtype)
     Speedup(system, baseline, at_least)     pairs/s ratio, taken round by round (both measured in the
                                             same round, so a slow spell hits both); optionally the two
                                             systems' scores must agree within `scores_within`
@@ -22,6 +22,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bench.evaluate.summary import markdown_table
 from bench.profile import output
 from bench.profile.stats import summarise
 
@@ -165,28 +166,57 @@ def evaluate_targets(cfg: DictConfig, results) -> list[dict[str, Any]]:
 # The report.
 
 
-def _md_table(headers: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _num(value: object, fmt: str = "{:.3g}") -> str:
     if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return fmt.format(value) if isinstance(value, (int, float)) else str(value)
 
 
+def _section(title: str, header: list[str], rows: list[list[object]]) -> list[str]:
+    """A `## title` and its markdown table; nothing when there are no rows."""
+    if not rows:
+        return []
+    return [f"## {title}", "", markdown_table(header, rows), ""]
+
+
 def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, versions: dict) -> str:
+    """The report: what it is, the machine and workload, the verdicts, the tables, the systems."""
     command = cfg.report.get("command") or f"bench profile profile={name.removeprefix('profile_')}"
-    lines = [f"# `{command}`: throughput, latency, memory", ""]
-    lines += list(cfg.report.about or [])
-    lines += [
-        "",
+    lines = [
+        *_head(cfg, command), *_machine(results, hardware, versions), *_workload(cfg, results),
+        *_section("Targets", ["check", "target", "measured", "verdict", "how"], _target_rows(results)),
+        *_throughput(results),
+        *_section("Model load", ["model", "dtype", "load s (this process)", "parameters"], _load_rows(results)),
+        *_section("Memory (CPU: fresh subprocess per model)",
+                  ["system", "dtype", "batch", "max_length", "pairs", "peak MB above baseline", "after load MB",
+                   "load s (fresh process)"], _memory_rows(results)),
+        *_section("Ranking agreement with float32",
+                  ["system", "dtype", "max_length", "queries", "Kendall tau (mean)", "tau (min)", "nDCG@10 float32",
+                   "nDCG@10", "change", "max |score diff|"], _agreement_rows(results)),
+        *_section("Where the time goes (torch.profiler, one untimed pass; shares of operator self time)",
+                  ["system", "dtype", "batch", "max_length", "groups", "top operators"], _op_rows(results)),
+        *_systems(results), *_skipped(results),
+    ]
+    return "\n".join(lines)
+
+
+def _head(cfg: DictConfig, command: str) -> list[str]:
+    return [
+        f"# `{command}`: throughput, latency, memory", "", *(cfg.report.about or []), "",
         f"Regenerate with `{command}` "
         "(this file, its .json and .csv are rewritten by the run; the run directory keeps throughput.csv, "
         "repetitions.csv with every repetition, agreement.csv, summary.json, manifest.json and the plots).",
         "",
+    ]
+
+
+def _machine(results, hardware: dict, versions: dict) -> list[str]:
+    flops = results.peak.get("flops", {})
+
+    def giga(key: str) -> str:
+        return _num(flops.get(key, float("nan")) / 1e9, "{:.1f}")
+
+    return [
         "## Machine",
         "",
         f"- CPU: {hardware.get('cpu')} ({hardware.get('cores')} logical cores), torch threads: "
@@ -194,96 +224,90 @@ def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, version
         f"- {hardware.get('platform')}, Python {hardware.get('python')}",
         "- " + ", ".join(f"{k} {v}" for k, v in versions.items() if k in (
             "torch", "transformers", "sentence-transformers", "tokenizers", "numpy") and v),
-        f"- float32 matmul peak ({results.peak.get('matmul')}), measured "
-        f"{results.peak.get('when', 'once per round')}: median "
-        f"{_num(results.peak.get('flops', {}).get('median', float('nan')) / 1e9, '{:.1f}')} GFLOP/s, measurements "
-        f"{_num(results.peak.get('flops', {}).get('min', float('nan')) / 1e9, '{:.1f}')}-"
-        f"{_num(results.peak.get('flops', {}).get('max', float('nan')) / 1e9, '{:.1f}')}",
-        "",
-        "## Workload",
+        f"- matmul peak ({results.peak.get('matmul')}), measured "
+        f"{results.peak.get('when', 'once per round')}: median {giga('median')} GFLOP/s, measurements "
+        f"{giga('min')}-{giga('max')}",
         "",
     ]
-    workload = dict(results.workload)
-    workload.pop("query_ids", None)
-    lines += [f"- {k}: {v}" for k, v in workload.items()]
-    lines += [
+
+
+def _workload(cfg: DictConfig, results) -> list[str]:
+    workload = {k: v for k, v in results.workload.items() if k != "query_ids"}
+    return [
+        "## Workload",
+        "",
+        *(f"- {k}: {v}" for k, v in workload.items()),
         f"- warm-up: {cfg.warmup} untimed run(s) of {cfg.warmup_pairs} pairs per point; "
         f"{cfg.repetitions} timed repetitions, each measuring every system once in a rotated order "
         "(interleaved); values are medians over the repetitions, spreads are (max-min)/median",
         "",
     ]
-    if results.targets:
-        lines += ["## Targets", ""]
-        lines.append(_md_table(
-            ["check", "target", "measured", "verdict", "how"],
-            [[t["name"], t["target"], t["measured_text"], f"**{t['verdict']}**", t["detail"]] for t in results.targets],
-        ))
-        lines.append("")
+
+
+def _target_rows(results) -> list[list[object]]:
+    return [[t["name"], t["target"], t["measured_text"], f"**{t['verdict']}**", t["detail"]] for t in results.targets]
+
+
+def _throughput(results) -> list[str]:
     table = output.format_table(results.rows, dict(enumerate(results.spreads)))
-    lines += ["## Throughput and latency", "", "```", table, "```", ""]
-    lines.append("FLOP/pair: analytic FLOPs per pair actually computed (bench.profile.flops), "
-                 "so a system that skips work is not credited for it; 'of peak' = pairs/s x FLOP/pair / matmul "
-                 "peak (the mean of the peaks just before and after the point when bracketed), median of the "
-                 "per-round fractions.")
-    lines.append("")
-    if results.loads:
-        lines += ["## Model load", ""]
-        lines.append(_md_table(
-            ["model", "dtype", "load s (this process)", "parameters"],
-            [[x["model"], x["dtype"], _num(x["load_s"]), f"{x['params']:,}"] for x in results.loads],
-        ))
-        lines.append("")
-    if results.memory:
-        lines += ["## Memory (CPU: fresh subprocess per model)", ""]
-        lines.append(_md_table(
-            ["system", "dtype", "batch", "max_length", "pairs", "peak MB above baseline", "after load MB",
-             "load s (fresh process)"],
-            [[m["system"], m["dtype"], m["batch"], m["max_length"], m["pairs"], _num(m["peak_mem_mb"], "{:.1f}"),
-              _num(m["after_load_mb"], "{:.1f}"), _num(m["load_s"])] for m in results.memory],
-        ))
-        lines.append("")
-    if results.agreement:
-        lines += ["## Ranking agreement with float32", ""]
-        lines.append(_md_table(
-            ["system", "dtype", "max_length", "queries", "Kendall tau (mean)", "tau (min)", "nDCG@10 float32",
-             "nDCG@10", "change", "max |score diff|"],
-            [[a["system"], a["dtype"], a["max_length"], a["queries"], _num(a.get("kendall_tau_mean"), "{:.4f}"),
-              _num(a.get("kendall_tau_min"), "{:.4f}"), _num(a.get("ndcg10_reference"), "{:.4f}"),
-              _num(a.get("ndcg10"), "{:.4f}"), _num(a.get("ndcg10_change"), "{:+.4f}"),
-              _num(a.get("max_abs_score_diff"), "{:.2e}")] for a in results.agreement],
-        ))
-        lines.append("")
-    if getattr(results, "ops", None):
-        lines += ["## Where the time goes (torch.profiler, one untimed pass; shares of operator self time)", ""]
-        lines.append(_md_table(
-            ["system", "dtype", "batch", "max_length", "groups", "top operators"],
-            [[o["system"], o["dtype"], o["batch"], o["max_length"],
-              ", ".join(f"{k} {v:.0%}" for k, v in o["groups"].items()),
-              ", ".join(f"{t['op'].removeprefix('aten::')} {t['share']:.0%}" for t in o["top"][:5])]
-             for o in results.ops],
-        ))
-        lines.append("")
-    lines += ["## Systems", ""]
-    for system, info in results.systems.items():
-        facts = info.get("facts", {})
-        shape = facts.get("shape", {})
-        lines.append(
-            f"- **{system}**: {facts.get('model', info.get('model'))} ({facts.get('architecture')}, "
-            f"{shape.get('layers')} x {shape.get('hidden')}, {shape.get('heads')} heads, intermediate "
-            f"{shape.get('intermediate')}, vocab {shape.get('vocab')}, {shape.get('attention')} attention, "
-            f"{shape.get('feed_forward')}); weights {info.get('weights')}; throughput over "
-            f"{info.get('throughput_pairs')} pairs, mean tokens per pair by max_length "
-            f"{info.get('mean_tokens_per_pair')}; parameters {_num(info.get('params_counted'), '{:,}')} "
-            f"counted (published {_num(facts.get('params'), '{:,}')}); scorer "
-            f"`{info.get('scorer', {}).get('_target_', '').rsplit('.', 1)[-1]}`"
-            f"{' ' + json.dumps({k: v for k, v in info.get('scorer', {}).items() if k != '_target_'})}"
-        )
-    lines.append("")
-    if results.skips:
-        lines += ["## Skipped", ""]
-        lines += [f"- {s['system']} {s['what']}: {s['reason']}" for s in results.skips]
-        lines.append("")
-    return "\n".join(lines)
+    return [
+        "## Throughput and latency", "", "```", table, "```", "",
+        "FLOP/pair: analytic FLOPs per pair actually computed (bench.profile.flops), "
+        "so a system that skips work is not credited for it; 'of peak' = pairs/s x FLOP/pair / matmul "
+        "peak (the mean of the peaks just before and after the point when bracketed), median of the "
+        "per-round fractions.",
+        "",
+    ]
+
+
+def _load_rows(results) -> list[list[object]]:
+    return [[x["model"], x["dtype"], _num(x["load_s"]), f"{x['params']:,}"] for x in results.loads]
+
+
+def _memory_rows(results) -> list[list[object]]:
+    return [[m["system"], m["dtype"], m["batch"], m["max_length"], m["pairs"], _num(m["peak_mem_mb"], "{:.1f}"),
+             _num(m["after_load_mb"], "{:.1f}"), _num(m["load_s"])] for m in results.memory]
+
+
+def _agreement_rows(results) -> list[list[object]]:
+    return [[a["system"], a["dtype"], a["max_length"], a["queries"], _num(a.get("kendall_tau_mean"), "{:.4f}"),
+             _num(a.get("kendall_tau_min"), "{:.4f}"), _num(a.get("ndcg10_reference"), "{:.4f}"),
+             _num(a.get("ndcg10"), "{:.4f}"), _num(a.get("ndcg10_change"), "{:+.4f}"),
+             _num(a.get("max_abs_score_diff"), "{:.2e}")] for a in results.agreement]
+
+
+def _op_rows(results) -> list[list[object]]:
+    return [[o["system"], o["dtype"], o["batch"], o["max_length"],
+             ", ".join(f"{k} {v:.0%}" for k, v in o["groups"].items()),
+             ", ".join(f"{t['op'].removeprefix('aten::')} {t['share']:.0%}" for t in o["top"][:5])]
+            for o in getattr(results, "ops", None) or []]
+
+
+def _systems(results) -> list[str]:
+    return ["## Systems", "", *(_system_line(name, info) for name, info in results.systems.items()), ""]
+
+
+def _system_line(system: str, info: dict[str, Any]) -> str:
+    facts = info.get("facts", {})
+    shape = facts.get("shape", {})
+    scorer = info.get("scorer", {})
+    return (
+        f"- **{system}**: {facts.get('model', info.get('model'))} ({facts.get('architecture')}, "
+        f"{shape.get('layers')} x {shape.get('hidden')}, {shape.get('heads')} heads, intermediate "
+        f"{shape.get('intermediate')}, vocab {shape.get('vocab')}, {shape.get('attention')} attention, "
+        f"{shape.get('feed_forward')}); weights {info.get('weights')}; throughput over "
+        f"{info.get('throughput_pairs')} pairs, mean tokens per pair by max_length "
+        f"{info.get('mean_tokens_per_pair')}; parameters {_num(info.get('params_counted'), '{:,}')} "
+        f"counted (published {_num(facts.get('params'), '{:,}')}); scorer "
+        f"`{scorer.get('_target_', '').rsplit('.', 1)[-1]}`"
+        f"{' ' + json.dumps({k: v for k, v in scorer.items() if k != '_target_'})}"
+    )
+
+
+def _skipped(results) -> list[str]:
+    if not results.skips:
+        return []
+    return ["## Skipped", "", *(f"- {s['system']} {s['what']}: {s['reason']}" for s in results.skips), ""]
 
 
 def write_report(cfg: DictConfig, results, folder: Path, name: str, *, table: str = "") -> list[Path]:

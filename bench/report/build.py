@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import InputError
 from bench.report import plots as plotting
 from bench.report import render
 from bench.report.load import MAIN_MEASURE, RAG_SUITE, RETRIEVAL_SUITE, ReportInputError, Results, load_results
@@ -55,13 +56,13 @@ class ReportOptions:
 
     def __post_init__(self) -> None:
         if self.test not in ("t", "wilcoxon"):
-            raise ValueError(f"test must be 't' or 'wilcoxon', got {self.test!r}")
+            raise InputError(f"--test must be 't' or 'wilcoxon', got {self.test!r}")
         if self.resamples < 1:
-            raise ValueError(f"resamples must be at least 1, got {self.resamples}")
+            raise InputError(f"--resamples must be at least 1, got {self.resamples}")
         if self.tolerance < 0:
-            raise ValueError(f"tolerance must be non-negative, got {self.tolerance}")
+            raise InputError(f"--tolerance must be non-negative, got {self.tolerance}")
         if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
+            raise InputError(f"--alpha must lie in (0, 1), got {self.alpha}")
 
 
 @dataclass
@@ -233,8 +234,11 @@ def build_report(run_dirs: Iterable[str | Path], out: str | Path | None = None,
                  options: ReportOptions | None = None) -> Report:
     """Read `run_dirs`, write report.md, report.html, tables/ and plots/ into `out`; return the Report."""
     options = options or ReportOptions()
-    results = load_results(run_dirs)
     out = Path(out) if out is not None else default_out()
+    if out.exists() and not out.is_dir():
+        raise ReportInputError(f"--out {out}: a file is there; give a folder (new or existing) for report.md, "
+                               "report.html, tables/ and plots/")
+    results = load_results(run_dirs)
     tests = _significance(results, options)
     deltas = per_query_deltas(results)
     common = {"alpha": options.alpha, "test": options.test}

@@ -9,8 +9,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bench.errors import InputError
 from bench.report.build import ReportOptions, build_report, default_out
-from bench.report.load import ReportInputError
 
 DEFAULTS = ReportOptions()
 
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         report = build_report(args.run_dirs, args.out or default_out(), options)
-    except ReportInputError as error:
+    except InputError as error:
         print(f"bench report: error: {error}", file=sys.stderr)
         return 2
     print(f"bench report: wrote {report.markdown} and {report.html}: {len(report.tables)} tables, "

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.errors import InputError
+from bench.evaluate.tidy_csv import read_tidy_csv
 from bench.profile.output import weights_kind
 
 MARKER_FILES = ("metrics.csv", "throughput.csv", "manifest.json")
@@ -42,7 +44,7 @@ THROUGHPUT_NUMBERS = (
 )
 
 
-class ReportInputError(ValueError):
+class ReportInputError(InputError):
     """A run directory or one of its files cannot be read; the message names the file and line."""
 
 
@@ -135,34 +137,6 @@ def _labels(paths: Sequence[Path]) -> list[str]:
         return [paths[0].name]
     common = Path(os.path.commonpath([str(path) for path in paths]))
     return [str(path.relative_to(common)) if path != common else path.name for path in paths]
-
-
-def _read_csv(path: Path, required: Sequence[str], numbers: Sequence[str]) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame({name: pd.Series(dtype=str) for name in required})
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ReportInputError(f"{path}: cannot parse as CSV ({error})") from error
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        raise ReportInputError(
-            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}"
-        )
-    for name in numbers:
-        if name not in frame.columns:
-            frame[name] = np.nan
-            continue
-        text = frame[name].astype(str).str.strip()
-        parsed = pd.to_numeric(text.where(text != "", None), errors="coerce")
-        bad = parsed.isna() & (text != "") & (text.str.lower() != "nan")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ReportInputError(
-                f"{path}, line {row + 2}: column {name!r} holds {text.iloc[row]!r}, not a number"
-            )
-        frame[name] = parsed.astype(float)
-    return frame
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -286,76 +260,104 @@ def _main_view(frame: pd.DataFrame, primary: dict[str, float]) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
+@dataclass
+class _Gathered:
+    """What the run directories hold, run by run, before the frames are joined."""
+
+    runs: list[RunDir] = field(default_factory=list)
+    metrics: list[pd.DataFrame] = field(default_factory=list)
+    per_query: list[pd.DataFrame] = field(default_factory=list)
+    throughput: list[pd.DataFrame] = field(default_factory=list)
+    systems: dict[str, SystemInfo] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    dataset_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 def load_results(paths: Iterable[str | Path]) -> Results:
     """Read every run at or below `paths` into one `Results`."""
     run_paths = find_run_dirs(paths)
-    runs: list[RunDir] = []
-    metrics, per_query, throughput = [], [], []
-    systems: dict[str, SystemInfo] = {}
-    skipped: list[dict[str, str]] = []
-    notes: list[str] = []
-    dataset_meta: dict[str, dict[str, Any]] = {}
+    gathered = _Gathered()
     for path, label in zip(run_paths, _labels(run_paths), strict=True):
-        manifest = _read_manifest(path / "manifest.json")
-        run = RunDir(path, label, manifest, _suite(manifest), str(manifest.get("created") or ""))
-        runs.append(run)
-        for name, entry in (manifest.get("systems") or {}).items():
-            _merge_system(systems, name, entry or {}, manifest.get("config") or {})
-            if isinstance(entry, dict) and entry.get("rerank_depth") is not None:
-                systems[name].depths.add(int(entry["rerank_depth"]))
-        if isinstance(manifest.get("dataset"), dict) and manifest["dataset"].get("name"):
-            dataset_meta.setdefault(str(manifest["dataset"]["name"]), manifest["dataset"])
-        for item in manifest.get("skipped") or []:
-            skipped.append({"run": label, **{k: str(item.get(k, "")) for k in ("system", "reason", "fix")}})
-        if (path / "metrics.csv").exists():
-            metrics.append(_tag(_read_csv(path / "metrics.csv", METRICS_COLUMNS, ["value"]), run))
-        if (path / "per_query.csv").exists():
-            per_query.append(_tag(_read_csv(path / "per_query.csv", PER_QUERY_COLUMNS, ["value"]), run))
-        if (path / "throughput.csv").exists():
-            frame = _read_csv(path / "throughput.csv", THROUGHPUT_REQUIRED, THROUGHPUT_NUMBERS)
-            for name in THROUGHPUT_COLUMNS:
-                if name not in frame.columns:
-                    frame[name] = ""
-            entries = manifest.get("systems") or {}
-            frame["weights"] = [weights_kind(entries.get(name)) for name in frame["system"]]
-            throughput.append(_tag(frame, run, with_depth=False))
-
-    metrics_all = _concat(metrics, [*METRICS_COLUMNS, "run", "suite", "created", "depth"])
-    per_query_all = _concat(per_query, [*PER_QUERY_COLUMNS, "run", "suite", "created", "depth"])
-    throughput_all = _concat(throughput, [*THROUGHPUT_COLUMNS, "weights", "run", "suite", "created"])
-    for frame, name in ((metrics_all, "metrics.csv"), (per_query_all, "per_query.csv")):
-        empty = frame["value"].isna()
-        if empty.any():
-            notes.append(f"{int(empty.sum())} row(s) of {name} have no value and are left out.")
-    metrics_all = metrics_all[metrics_all["value"].notna()]
-    per_query_all = per_query_all[per_query_all["value"].notna()]
+        _gather_run(gathered, path, label)
+    notes: list[str] = []
+    metrics_all = _with_values(_concat(gathered.metrics, [*METRICS_COLUMNS, "run", "suite", "created", "depth"]),
+                               "metrics.csv", notes)
+    per_query_all = _with_values(
+        _concat(gathered.per_query, [*PER_QUERY_COLUMNS, "run", "suite", "created", "depth"]), "per_query.csv", notes
+    )
     metrics_all, per_query_all = _dedupe(metrics_all, per_query_all, notes)
-
+    systems = gathered.systems
     for name in pd.concat([metrics_all["system"], per_query_all["system"]]).unique():
         systems.setdefault(str(name), SystemInfo(str(name), *split_system(str(name))))
     for (name, depth), _ in metrics_all.dropna(subset=["depth"]).groupby(["system", "depth"]):
         systems[str(name)].depths.add(int(depth))
-
     primary = _primary_depths(metrics_all[metrics_all["suite"] == RETRIEVAL_SUITE])
-    shown_elsewhere = {s: sorted(systems[s].depths - {int(d)}) for s, d in primary.items()}
-    for system, others in sorted(shown_elsewhere.items()):
-        if others:
-            notes.append(
-                f"`{system}` ran at rerank depths {', '.join(map(str, sorted(systems[system].depths)))}; "
-                f"tables show depth {int(primary[system])}, the depth plot shows all."
-            )
+    notes += _depth_notes(systems, primary)
     return Results(
-        runs=runs,
+        runs=gathered.runs,
         metrics_all=metrics_all,
         per_query_all=per_query_all,
         metrics=_main_view(metrics_all, primary),
         per_query=_main_view(per_query_all, primary),
-        throughput=throughput_all,
+        throughput=_concat(gathered.throughput, [*THROUGHPUT_COLUMNS, "weights", "run", "suite", "created"]),
         systems=systems,
-        skipped=skipped,
+        skipped=gathered.skipped,
         notes=notes,
-        dataset_meta=dataset_meta,
+        dataset_meta=gathered.dataset_meta,
     )
+
+
+def _gather_run(gathered: _Gathered, path: Path, label: str) -> None:
+    """One run directory: its manifest's systems, dataset and skips, and its tidy files, tagged."""
+    manifest = _read_manifest(path / "manifest.json")
+    run = RunDir(path, label, manifest, _suite(manifest), str(manifest.get("created") or ""))
+    gathered.runs.append(run)
+    for name, entry in (manifest.get("systems") or {}).items():
+        _merge_system(gathered.systems, name, entry or {}, manifest.get("config") or {})
+        if isinstance(entry, dict) and entry.get("rerank_depth") is not None:
+            gathered.systems[name].depths.add(int(entry["rerank_depth"]))
+    if isinstance(manifest.get("dataset"), dict) and manifest["dataset"].get("name"):
+        gathered.dataset_meta.setdefault(str(manifest["dataset"]["name"]), manifest["dataset"])
+    for item in manifest.get("skipped") or []:
+        gathered.skipped.append({"run": label, **{k: str(item.get(k, "")) for k in ("system", "reason", "fix")}})
+    if (path / "metrics.csv").exists():
+        gathered.metrics.append(_tag(read_tidy_csv(path / "metrics.csv", METRICS_COLUMNS, numbers=["value"]), run))
+    if (path / "per_query.csv").exists():
+        frame = read_tidy_csv(path / "per_query.csv", PER_QUERY_COLUMNS, numbers=["value"])
+        gathered.per_query.append(_tag(frame, run))
+    if (path / "throughput.csv").exists():
+        gathered.throughput.append(_tag(_read_throughput(path / "throughput.csv", manifest), run, with_depth=False))
+
+
+def _read_throughput(path: Path, manifest: dict[str, Any]) -> pd.DataFrame:
+    """throughput.csv with every column (empty where the file lacks one) and what each system ran (`weights`)."""
+    frame = read_tidy_csv(path, THROUGHPUT_REQUIRED, numbers=THROUGHPUT_NUMBERS)
+    for name in THROUGHPUT_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = ""
+    entries = manifest.get("systems") or {}
+    frame["weights"] = [weights_kind(entries.get(name)) for name in frame["system"]]
+    return frame
+
+
+def _with_values(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
+    """The rows that hold a value; a note says how many whole rows had none (a measure with nothing to average)."""
+    empty = frame["value"].isna()
+    if empty.any():
+        notes.append(f"{int(empty.sum())} row(s) of {name} have no value and are left out.")
+    return frame[~empty]
+
+
+def _depth_notes(systems: dict[str, SystemInfo], primary: dict[str, float]) -> list[str]:
+    """A note per reranker system that ran at several depths: which one the tables show."""
+    notes = []
+    for system, depth in sorted(primary.items()):
+        if systems[system].depths - {int(depth)}:
+            notes.append(
+                f"`{system}` ran at rerank depths {', '.join(map(str, sorted(systems[system].depths)))}; "
+                f"tables show depth {int(depth)}, the depth plot shows all."
+            )
+    return notes
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

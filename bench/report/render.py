@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.evaluate.summary import markdown_table
 from bench.report.plots import Plot
 from bench.report.style import RC
 from bench.report.tables import Table
@@ -55,20 +56,17 @@ def slug(text: str) -> str:
 # ---- Markdown ---------------------------------------------------------------------------------
 
 def _md_cell(text: str, bold: bool) -> str:
-    text = str(text).replace("|", "\\|").replace("\n", " ")
+    text = str(text)
     return f"**{text}**" if bold and text else text
 
 
 def table_to_markdown(table: Table) -> str:
+    """The displayed cells as a markdown table: numeric columns right-aligned, best cells in bold."""
     display = table.display
-    columns = [str(c) for c in display.columns]
     numeric = [_is_numeric_column(display[c]) for c in display.columns]
-    lines = ["| " + " | ".join(_md_cell(c, False) for c in columns) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    for i in range(len(display)):
-        cells = [_md_cell(display.iat[i, j], table.is_bold(i, j)) for j in range(len(columns))]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [[_md_cell(display.iat[i, j], table.is_bold(i, j)) for j in range(len(display.columns))]
+            for i in range(len(display))]
+    return markdown_table([str(c) for c in display.columns], rows, numeric)
 
 
 def render_markdown(blocks: list[Block], out_dir: Path) -> str:

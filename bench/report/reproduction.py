@@ -87,52 +87,66 @@ def _split_problem(results: Results, dataset: str) -> tuple[str, str]:
 
 
 def _reranker_beir(results: Results, tolerance: float) -> list[dict[str, object]]:
+    """Each reranker system's nDCG@10 against its published BEIR average and per-dataset table."""
     metrics = results.metrics
     frame = metrics[(metrics["suite"] == RETRIEVAL_SUITE) & (metrics["measure"] == MAIN_MEASURE)]
-    usual = protocols()["reranker_beir"]
-    beir = set(protocols()["beir"]["datasets"])
     rows: list[dict[str, object]] = []
     for system, mine in frame.groupby("system", sort=True):
         info = results.system(str(system))
-        published = info.published
-        if info.reranker is None or not published:
+        if info.reranker is None or not info.published:
             continue
-        depth = mine["depth"].iloc[0]
-        depth_text = DASH if np.isnan(depth) else str(int(depth))
-        protocol = ""
-        if not info.first_stage.lower().startswith(usual["first_stage"]) or depth != usual["depth"]:
-            protocol = (f"published numbers rerank {usual['first_stage'].upper()} top-{usual['depth']}; "
-                        f"this run reranks {info.first_stage} top-{depth_text}")
+        protocol = _protocol_problem(info.first_stage, mine["depth"].iloc[0])
         values = mine.set_index("dataset")["value"]
-        if "beir_ndcg10_avg" in published:
-            count = published.get("beir_datasets")
-            names = sorted(values.index)
-            listing = ", ".join(names)
-            if count is None:
-                problem = "the published average does not say over how many datasets"
-            elif len(names) != int(count):
-                problem = (f"published average is over {int(count)} BEIR datasets; "
-                           f"the runs cover {len(names)} ({listing})")
-            elif not {canonical_dataset(n) for n in names} <= beir:
-                problem = f"the runs include non-BEIR datasets ({listing})"
-            else:
-                problem = protocol
-            rows.append(_row("BEIR nDCG@10 average", str(system), f"{len(names)} datasets", "model card",
-                             unit(published["beir_ndcg10_avg"]), float(values.mean()), tolerance,
-                             f"the {count} published datasets are not named; the counts match", problem))
-        table = {canonical_dataset(k): unit(v) for k, v in (published.get("beir_ndcg10") or {}).items()}
-        source = str(published.get("beir_ndcg10_source") or "model zoo")
-        if not table:
+        if "beir_ndcg10_avg" in info.published:
+            rows.append(_beir_average_row(str(system), info.published, values, tolerance, protocol))
+        rows += _beir_dataset_rows(results, str(system), info.published, values, tolerance, protocol)
+    return rows
+
+
+def _protocol_problem(first_stage: str, depth: float) -> str:
+    """Why a run's reranking differs from the published protocol (BM25 top-100), or ''."""
+    usual = protocols()["reranker_beir"]
+    if first_stage.lower().startswith(usual["first_stage"]) and depth == usual["depth"]:
+        return ""
+    depth_text = DASH if np.isnan(depth) else str(int(depth))
+    return (f"published numbers rerank {usual['first_stage'].upper()} top-{usual['depth']}; "
+            f"this run reranks {first_stage} top-{depth_text}")
+
+
+def _beir_average_row(system: str, published: dict[str, Any], values: pd.Series, tolerance: float,
+                      protocol: str) -> dict[str, object]:
+    """The mean over the run's datasets against the published BEIR average, when the dataset sets can match."""
+    count = published.get("beir_datasets")
+    names = sorted(values.index)
+    listing = ", ".join(names)
+    if count is None:
+        problem = "the published average does not say over how many datasets"
+    elif len(names) != int(count):
+        problem = f"published average is over {int(count)} BEIR datasets; the runs cover {len(names)} ({listing})"
+    elif not {canonical_dataset(n) for n in names} <= set(protocols()["beir"]["datasets"]):
+        problem = f"the runs include non-BEIR datasets ({listing})"
+    else:
+        problem = protocol
+    return _row("BEIR nDCG@10 average", system, f"{len(names)} datasets", "model card",
+                unit(published["beir_ndcg10_avg"]), float(values.mean()), tolerance,
+                f"the {count} published datasets are not named; the counts match", problem)
+
+
+def _beir_dataset_rows(results: Results, system: str, published: dict[str, Any], values: pd.Series,
+                       tolerance: float, protocol: str) -> list[dict[str, object]]:
+    """Each of the run's datasets against the published per-dataset table (none when there is no table)."""
+    table = {canonical_dataset(k): unit(v) for k, v in (published.get("beir_ndcg10") or {}).items()}
+    source = str(published.get("beir_ndcg10_source") or "model zoo")
+    rows: list[dict[str, object]] = []
+    for dataset, measured in (values.items() if table else ()):
+        key = canonical_dataset(str(dataset))
+        if key not in table:
+            rows.append(_row("BEIR nDCG@10", system, str(dataset), source, np.nan, float(measured),
+                             tolerance, problem="dataset not in the published table"))
             continue
-        for dataset, measured in values.items():
-            key = canonical_dataset(str(dataset))
-            if key not in table:
-                rows.append(_row("BEIR nDCG@10", str(system), str(dataset), source, np.nan, float(measured),
-                                 tolerance, problem="dataset not in the published table"))
-                continue
-            split_problem, caveat = _split_problem(results, str(dataset))
-            rows.append(_row("BEIR nDCG@10", str(system), str(dataset), source, table[key], float(measured),
-                             tolerance, caveat, split_problem or protocol))
+        split_problem, caveat = _split_problem(results, str(dataset))
+        rows.append(_row("BEIR nDCG@10", system, str(dataset), source, table[key], float(measured),
+                         tolerance, caveat, split_problem or protocol))
     return rows
 
 

@@ -6,7 +6,6 @@ Every result that cannot be computed is NaN with a reason, never an exception.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -14,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from bench.errors import InputError, did_you_mean
 
 #: Bootstrap resamples drawn per chunk, so memory stays near this many indices.
 _CHUNK_CELLS = 4_000_000
@@ -106,7 +107,7 @@ def paired(
 def resolve_baseline(baseline: str | None, systems: Sequence[str]) -> list[str]:
     """The systems a `--baseline` names: a full system (`bm25>>bge-base`) or a reranker (`bge-base`).
 
-    Raises ValueError with the closest names when it names nothing in the runs.
+    Raises InputError with the closest names when it names nothing in the runs.
     """
     if baseline is None:
         return []
@@ -116,9 +117,8 @@ def resolve_baseline(baseline: str | None, systems: Sequence[str]) -> list[str]:
     if matching:
         return matching
     known = sorted({*systems, *(name.partition(">>")[2] for name in systems if ">>" in name)})
-    close = difflib.get_close_matches(baseline, known, n=3)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else f"; known: {', '.join(known)}"
-    raise ValueError(f"--baseline {baseline!r} matches no system or reranker in the runs{hint}")
+    raise InputError(f"--baseline {baseline!r} matches no system or reranker in the runs."
+                     f"{did_you_mean(baseline, known, n=3)} Known: {', '.join(known)}")
 
 
 def comparisons(

@@ -11,7 +11,6 @@ STRONG = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
           "#17becf")
 LIGHT = ("#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#aec7e8", "#ffbb78", "#98df8a",
          "#ff9896", "#c5b0d5", "#9edae5")
-PALETTE = STRONG + LIGHT
 #: One style per first stage where several rerankers (one colour each) share a plot.
 HATCHES = ("", "//", "..", "xx", "\\\\", "++")
 MARKERS = ("o", "s", "^", "D", "v", "P")

@@ -96,19 +96,8 @@ def ndcg_table(results: Results, tests: pd.DataFrame, *, alpha: float, test: str
     datasets = list(wide.columns)
     complete = wide.notna().all(axis=1)
     wide["average"] = wide[datasets].mean(axis=1).where(complete)
-    deltas = pd.DataFrame(np.nan, index=wide.index, columns=wide.columns)
-    for system in wide.index:
-        first_stage = results.system(system).first_stage
-        if results.system(system).reranker is not None and first_stage in wide.index:
-            deltas.loc[system] = wide.loc[system] - wide.loc[first_stage]
+    deltas = _first_stage_deltas(wide, results)
     depth = frame.groupby("system")["depth"].first().reindex(wide.index)
-
-    column = P_COLUMN[test]
-    significant = tests[tests[column] < alpha] if len(tests) else tests
-    marks: dict[tuple[str, str], str] = {}
-    for row in significant.itertuples():
-        mark = FIRST_STAGE_MARK if row.comparison == "first stage" else BASELINE_MARK
-        marks[(row.system, row.dataset)] = marks.get((row.system, row.dataset), "") + mark
 
     data = pd.DataFrame({"system": wide.index, "first_stage": [results.system(s).first_stage for s in wide.index],
                          "reranker": [results.system(s).reranker or "" for s in wide.index],
@@ -119,14 +108,10 @@ def ndcg_table(results: Results, tests: pd.DataFrame, *, alpha: float, test: str
         data[f"delta_{name}"] = deltas[name].to_numpy()
 
     display = pd.DataFrame({"system": wide.index, "depth": [_depth_text(d) for d in depth]})
+    marks = _significance_marks(tests, P_COLUMN[test], alpha)
     for name in wide.columns:
-        cells = []
-        for system in wide.index:
-            text = fmt(wide.at[system, name]) + marks.get((system, name), "")
-            if not np.isnan(deltas.at[system, name]):
-                text += f" ({fmt(deltas.at[system, name], signed=True)})"
-            cells.append(text)
-        display[name] = cells
+        display[name] = [_ndcg_cell(wide.at[system, name], deltas.at[system, name], marks.get((system, name), ""))
+                         for system in wide.index]
     bold = pd.DataFrame(False, index=display.index, columns=display.columns)
     best = _best(wide).reset_index(drop=True)
     for name in wide.columns:
@@ -144,6 +129,32 @@ def ndcg_table(results: Results, tests: pd.DataFrame, *, alpha: float, test: str
         notes.append(f"No average for {missing}: it lacks some datasets, and an average over fewer "
                      "datasets would not compare.")
     return Table("ndcg10", f"nDCG@10 per dataset (average over {len(datasets)})", data, display, bold, notes)
+
+
+def _first_stage_deltas(wide: pd.DataFrame, results: Results) -> pd.DataFrame:
+    """Each reranker system's row minus its first stage's row (NaN for first stages, or when it is absent)."""
+    deltas = pd.DataFrame(np.nan, index=wide.index, columns=wide.columns)
+    for system in wide.index:
+        first_stage = results.system(system).first_stage
+        if results.system(system).reranker is not None and first_stage in wide.index:
+            deltas.loc[system] = wide.loc[system] - wide.loc[first_stage]
+    return deltas
+
+
+def _significance_marks(tests: pd.DataFrame, column: str, alpha: float) -> dict[tuple[str, str], str]:
+    """(system, dataset) -> its marks: † significant against the first stage, ‡ against the baseline."""
+    significant = tests[tests[column] < alpha] if len(tests) else tests
+    marks: dict[tuple[str, str], str] = {}
+    for row in significant.itertuples():
+        mark = FIRST_STAGE_MARK if row.comparison == "first stage" else BASELINE_MARK
+        marks[(row.system, row.dataset)] = marks.get((row.system, row.dataset), "") + mark
+    return marks
+
+
+def _ndcg_cell(value: float, delta: float, marks: str) -> str:
+    """`0.6739†` with ` (+0.0123)` when there is a Δ against the first stage."""
+    text = fmt(value) + marks
+    return text if np.isnan(delta) else f"{text} ({fmt(delta, signed=True)})"
 
 
 def significance_table(tests: pd.DataFrame, *, alpha: float, test: str, resamples: int, seed: int) -> Table | None:

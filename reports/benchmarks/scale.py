@@ -665,7 +665,7 @@ def measure_threads(bench: Bench, checkpoint: Path, pairs_path: Path, node: dict
 def measure_zoo(bench: Bench, size: dict[str, Any]) -> dict[str, Any]:
     """Each zoo cross-encoder (random weights) on the same BM25 pairs; all-MiniLM-L6-v2 encoding speed."""
     from bench.data.sources import local
-    from bench.profile.systems import reranker_facts
+    from bench.profile.systems import reranker_group_facts
 
     args = bench.args
     out: dict[str, Any] = {"models": {}, "minilm": None}
@@ -690,7 +690,7 @@ def measure_zoo(bench: Bench, size: dict[str, Any]) -> dict[str, Any]:
         from bench.profile.architectures import random_checkpoint
 
         for name in ZOO:
-            folder = random_checkpoint(reranker_facts(name), bench.workdir / "zoo" / name, seed=0)
+            folder = random_checkpoint(reranker_group_facts(name), bench.workdir / "zoo" / name, seed=0)
             spec = {"name": name, "checkpoint": str(folder), "node": reranker_node(name),
                     "pairs_path": str(pairs_path), "pairs": args.zoo_pairs}
             out["models"][name] = bench.run("zoo", spec, label=name)
@@ -717,11 +717,11 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 def table(header: list[str], rows: list[list[Any]], align: str | None = None) -> str:
+    """A markdown table; `align` has one letter per column, r (right) or l (left): default l then r."""
+    from bench.evaluate.summary import markdown_table
+
     align = align or "l" + "r" * (len(header) - 1)
-    marks = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(header, rows, [a == "r" for a in align])
 
 
 @dataclass
@@ -818,13 +818,13 @@ def _all_stage_rows(sizes: list[dict[str, Any]]) -> list[StageRow]:
 def zoo_plan(sizes, zoo, datasets, tiny_rate, tiny_tokens, minilm) -> dict[str, Any]:
     """Pairs, CPU core-hours at this machine's measured rates, GPU-hour ESTIMATES, caches, workers."""
     from bench.profile.flops import Shape, pair_flops
-    from bench.profile.systems import reranker_facts
+    from bench.profile.systems import reranker_group_facts
 
     test = [ds for ds in datasets if ds["split"] == "test"]
     queries = sum(ds["queries"] for ds in test)
     pairs = queries * TOP_K
     documents = sum(ds["documents"] for ds in test if ds["name"] != "climate-fever")  # shares FEVER's corpus
-    tiny_shape = Shape.from_facts(reranker_facts("jina-tiny")["shape"])
+    tiny_shape = Shape.from_facts(reranker_group_facts("jina-tiny")["shape"])
     tokens = round(tiny_tokens) if tiny_tokens else 200
     tiny_flops = pair_flops(tiny_shape, tokens)
     models = []
@@ -1488,11 +1488,11 @@ def main(argv: list[str] | None = None) -> int:
     say(f"scratch folder {root}")
     try:
         from bench.profile.architectures import random_checkpoint
-        from bench.profile.systems import reranker_facts
+        from bench.profile.systems import reranker_group_facts
 
         encoder = build_encoder(root / "encoder") if "dense" in args.stage_list else None
         encoder_params = _count_params(encoder) if encoder else 0
-        checkpoint = random_checkpoint(reranker_facts("jina-tiny"), root / "jina-tiny", seed=0) \
+        checkpoint = random_checkpoint(reranker_group_facts("jina-tiny"), root / "jina-tiny", seed=0) \
             if "rerank" in args.stage_list else None
         node = reranker_node("jina-tiny")
         measured = measure_sizes(bench, sizes, queries, encoder, checkpoint, node)

@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bench.evaluate.aggregate import StudyError, flatten, main, merge, merge_runs, read_run
+from bench.errors import InputError
+from bench.evaluate.aggregate import StudyError, find_metrics, flatten, main, merge, merge_runs, read_run
 
 MEASURES = ("nDCG@10", "R@100")
 BM25 = {"_target_": "bench.first_stage.bm25.BM25", "name": "bm25", "k1": 0.9, "b": 0.4, "cache": True}
@@ -207,3 +208,58 @@ def test_a_rerun_with_other_numbers_is_caught_even_when_a_sweep_hides_it(tmp_pat
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "although they share rerank_depth=50" in line
     assert str(sweep / "1") in line and str(sweep / "2") in line
+
+
+# -- damaged or wrong input: one InputError line naming the file, exit status 2 ---------------------------
+
+
+def one_line_error(capsys) -> str:
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith("bench aggregate: ") and "Traceback" not in captured.err
+    return line
+
+
+@pytest.mark.parametrize("tail, where, what", [
+    ("demo,bm25,R@", 3, "3 field(s) where the header has 4: the file is cut off"),  # cut mid-row
+    ("demo,bm25,R@100,", 3, "the last row has no 'value' and the file no final newline"),  # cut after a comma
+    ("demo,bm25,R@,,\n", 3, "5 field(s) where the header has 4"),
+    ("demo,bm25,R@100,high\n", 3, "column 'value' holds 'high', not a number"),  # was a TypeError
+    ("demo,,R@100,0.8\n", 3, "column 'system' is empty"),
+])
+def test_a_damaged_metrics_file_is_named_with_its_line(tmp_path, capsys, tail, where, what):
+    sweep = depth_sweep(tmp_path / "sweep")
+    damaged = sweep / "2" / "metrics.csv"
+    damaged.write_text("dataset,system,measure,value\ndemo,bm25,nDCG@10,0.3\n" + tail)
+    with pytest.raises(InputError, match=rf"{damaged}:{where}: "):
+        read_run(damaged)
+    assert main([str(sweep)]) == 2
+    line = one_line_error(capsys)
+    assert line.startswith(f"bench aggregate: {damaged}:{where}: {what}")
+    assert f"rerun the study that wrote {damaged.parent}, or delete {damaged}" in line
+    assert not (sweep / "aggregate_metrics.csv").exists()
+
+
+def test_wrong_columns_name_the_file(tmp_path, capsys):
+    sweep = depth_sweep(tmp_path / "sweep")
+    wrong = sweep / "0" / "metrics.csv"
+    wrong.write_text("dataset,system,score\ndemo,bm25,0.3\n")
+    assert main([str(sweep)]) == 2
+    assert one_line_error(capsys).startswith(f"bench aggregate: {wrong}: missing column(s) measure, value")
+
+
+def test_a_missing_path_is_an_input_error(tmp_path, capsys):
+    with pytest.raises(InputError, match="nowhere: no such run directory or metrics.csv"):
+        find_metrics([tmp_path / "nowhere"])
+    with pytest.raises(InputError, match=r"nowhere/metrics.csv: no such file"):
+        read_run(tmp_path / "nowhere" / "metrics.csv")
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert f"{tmp_path / 'nowhere'}: no such run directory" in one_line_error(capsys)
+
+
+def test_runs_that_are_not_one_study_raise_an_input_error(tmp_path):
+    sweep = tmp_path / "sweep"
+    job(sweep / "0", {"bm25": (0.3, 0.8)}, cfg=config(), overrides=[])
+    job(sweep / "1", {"bm25": (0.5, 0.8)}, cfg=config(quiet=True), overrides=["quiet=true"])
+    with pytest.raises(InputError, match=f"{sweep / '0'}"):
+        merge(sorted(sweep.glob("*/metrics.csv")))

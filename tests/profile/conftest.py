@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bench.profile.cli import CONFIG_DIR
+from bench.paths import CONFIG_DIR
 from bench.profile.config import PRIMARY, register
 
 

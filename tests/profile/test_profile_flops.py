@@ -7,7 +7,7 @@ import torch
 
 from bench.profile.architectures import random_model
 from bench.profile.flops import Shape, layer_flops, matmul_flops, mean_pair_flops, pair_flops
-from bench.profile.systems import reranker_facts
+from bench.profile.systems import reranker_group_facts
 
 TOY = Shape(layers=2, hidden=4, heads=2, intermediate=8, vocab=100)
 
@@ -43,7 +43,7 @@ def test_first_token_only_last_layer_by_hand():
 
 
 def test_tiny_per_token_cost_matches_the_architecture():
-    tiny = Shape.from_facts(reranker_facts("jina-tiny")["shape"])
+    tiny = Shape.from_facts(reranker_group_facts("jina-tiny")["shape"])
     # per token and layer without attention: 8h^2 + 6hI = 8*384^2 + 6*384*1536 = 4,718,592
     assert layer_flops(tiny, 1) - 4 * 1 * 384 == 4_718_592
     assert matmul_flops(2) == 16
@@ -57,9 +57,10 @@ def test_missing_shape_facts_are_named():
 # bge-base's published 278,044,931 also counts the 514-entry position_ids buffer its checkpoint stores
 @pytest.mark.parametrize(
     "name, params",
-    [("jina-tiny", 33_046_273), ("jina-turbo", 37_771_777), ("bge-base", 278_044_931 - 514), ("minilm-l6", 22_713_601)],
+    [("jina-tiny", 33_046_273), ("jina-turbo", 37_771_777), ("bge-base", 278_044_931 - 514), ("minilm-l6", 22_713_601),
+     ("jina-base", 137_369_089)],  # jina-base: published 137M; its vocab (30528) is inferred from that
 )
 def test_random_models_have_the_published_parameter_counts(name, params):
     with torch.device("meta"):  # no memory, no initialisation: only the shapes
-        model = random_model(reranker_facts(name))
+        model = random_model(reranker_group_facts(name))
     assert sum(p.numel() for p in model.parameters()) == params

@@ -6,11 +6,14 @@ import csv
 import json
 
 import pytest
+from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
+from bench.errors import InputError
+from bench.paths import CONFIG_DIR
 from bench.profile.cli import main
 from bench.profile.output import THROUGHPUT_COLUMNS
-from bench.profile.run import run
+from bench.profile.run import build_systems, run
 from tests.profile.conftest import compose_profile
 
 
@@ -91,7 +94,7 @@ def test_cli_runs_into_the_given_directory(tmp_path, capsys):
 
 def test_unknown_reranker_suggests_a_name(tmp_path):
     cfg = compose_profile("profile=smoke", "systems.toy-bert.reranker=jina-tinny", "systems.toy-bert.facts=null")
-    with pytest.raises(ValueError, match="jina-tiny"):
+    with pytest.raises(InputError, match="Did you mean 'jina-tiny'"):
         run(cfg, tmp_path)
 
 
@@ -107,3 +110,28 @@ def test_op_breakdown_groups_operators():
     found = group_ops(events)
     assert found["groups"] == {"matrix products": 0.6, "attention": 0.3, "other operators": 0.1}
     assert found["top"][0] == {"op": "aten::addmm", "share": 0.5}
+
+
+def test_a_reranker_system_takes_its_facts_from_the_reranker_config_group():
+    """jina-base in profile=targets names its reranker config: one source for the model's facts."""
+    cfg = compose_profile("profile=targets")
+    assert cfg.systems["jina-base"].reranker == "jina-base" and cfg.systems["jina-base"].facts is None
+    facts = OmegaConf.to_container(compose_config_group_facts("jina-base"))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):  # as inside a running app
+        systems = build_systems(cfg)
+    assert systems["jina-base"].source.facts == facts
+    assert systems["jina-base"].source.shape.vocab == 30528
+
+
+def compose_config_group_facts(name):
+    """The reranker's facts as `bench reranker=[name]` composes them."""
+    from hydra import compose
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=[f"reranker=[{name}]"]).reranker[name].facts
+
+
+def test_unknown_dtype_suggests_a_name(tmp_path):
+    cfg = compose_profile("profile=smoke", "sweep.dtype=[flaot32]")
+    with pytest.raises(InputError, match="Did you mean 'float32'"):
+        run(cfg, tmp_path)

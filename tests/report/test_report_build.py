@@ -121,7 +121,7 @@ def test_cli_writes_the_report(tmp_path, runs, capsys):
 
 def test_cli_errors_are_clear(tmp_path, runs, capsys):
     assert main([str(runs), "--out", str(tmp_path / "o"), "--baseline", "bge-bas"]) == 2
-    assert "did you mean 'bge-base'" in capsys.readouterr().err
+    assert "Did you mean 'bge-base'" in capsys.readouterr().err
     assert main([str(tmp_path / "missing")]) == 2
     assert "no such directory" in capsys.readouterr().err
     assert main([str(runs), "--resamples", "0"]) == 2

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bench.errors import InputError
+from bench.report.build import build_report
 from bench.report.load import ReportInputError, find_run_dirs, load_results, split_system
+
+HEADER = "dataset,system,measure,value\n"
 
 
 def test_finds_every_run_below_a_sweep_in_natural_order(runs):
@@ -60,7 +64,7 @@ def test_a_bad_number_names_file_line_and_column(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.csv").write_text("dataset,system,measure,value\nnq,bm25,nDCG@10,0.3\nnq,bm25,RR@10,abc\n")
-    with pytest.raises(ReportInputError, match=r"metrics.csv, line 3: column 'value' holds 'abc'"):
+    with pytest.raises(InputError, match=r"metrics.csv:3: column 'value' holds 'abc', not a number; rerun"):
         load_results([run])
 
 
@@ -69,7 +73,7 @@ def test_a_missing_column_is_named(tmp_path):
     run.mkdir()
     (run / "per_query.csv").write_text("dataset,system,query_id,value\nnq,bm25,q1,0.3\n")
     (run / "metrics.csv").write_text("dataset,system,measure,value\n")
-    with pytest.raises(ReportInputError, match=r"per_query.csv: missing column\(s\) measure"):
+    with pytest.raises(InputError, match=r"per_query.csv: missing column\(s\) measure"):
         load_results([run])
 
 
@@ -96,3 +100,42 @@ def test_empty_values_are_counted_not_lost_silently(tmp_path):
     results = load_results([run])
     assert len(results.metrics) == 1
     assert any("1 row(s) of metrics.csv have no value" in note for note in results.notes)
+
+
+def run_with_metrics(tmp_path, text: str, name: str = "metrics.csv"):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text(HEADER + "nq,bm25,nDCG@10,0.3\n")
+    (run / name).write_text(text)
+    return run
+
+
+@pytest.mark.parametrize("text, line, what", [
+    (HEADER + "nq,bm25,nDCG@10,0.3\nnq,bm25,R@", 3, "3 field(s) where the header has 4"),  # cut mid-row
+    (HEADER + "nq,bm25,nDCG@10,0.3\nnq,bm25,RR@10,0.5,0.1\n", 3, "5 field(s) where the header has 4"),
+    (HEADER + "nq,bm25,nDCG@10,0.3\nnq,bm25,RR@10,", 3, "the last row has no 'value' and the file no final "
+                                                          "newline: the file is cut off"),
+    (HEADER + "nq,bm25,,0.3\n", 2, "column 'measure' is empty"),
+])
+def test_a_cut_or_ragged_metrics_file_is_an_error_naming_file_and_line(tmp_path, text, line, what):
+    run = run_with_metrics(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        load_results([run])
+    message = str(caught.value)
+    assert message.startswith(f"{run / 'metrics.csv'}:{line}: {what}")
+    assert "rerun the study that wrote" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("end, what", [("", "the last row has no 'value'"), ("\n", "column 'query_id' is empty")])
+def test_a_cut_per_query_file_is_an_error_naming_it(tmp_path, end, what):
+    text = "dataset,system,measure,query_id,value\nnq,bm25,nDCG@10,q1,0.3\nnq,bm25,R@,," + end
+    run = run_with_metrics(tmp_path, text, "per_query.csv")
+    with pytest.raises(InputError, match=rf"per_query.csv:3: {what}"):
+        load_results([run])
+
+
+def test_out_pointing_at_a_file_is_an_input_error(tmp_path, runs):
+    taken = tmp_path / "report.md"
+    taken.write_text("not a folder")
+    with pytest.raises(InputError, match=r"--out .*report.md: a file is there; give a folder"):
+        build_report([runs], taken)

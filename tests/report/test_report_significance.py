@@ -94,7 +94,7 @@ def test_comparisons_against_a_full_system_baseline():
 
 
 def test_unknown_baseline_suggests_the_closest_name():
-    with pytest.raises(ValueError, match="did you mean 'bge-base'"):
+    with pytest.raises(ValueError, match="Did you mean 'bge-base'"):
         resolve_baseline("bge-bas", list(SYSTEMS))
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from bench.evaluate.summary import markdown_table
+
 NO_RERANKER = "none"
 
 
@@ -60,16 +62,13 @@ def by_reranker(
     return pd.DataFrame(rows, columns=columns)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub markdown table; floats with 4 decimals, missing values blank."""
+def _markdown(table: pd.DataFrame) -> str:
+    """The frame as a markdown table; floats with 4 decimals (right-aligned), missing values blank."""
     if table.empty:
         return "(no results)\n"
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---:" if pd.api.types.is_float_dtype(table[c]) else "---" for c in table.columns) + "|"
-    lines = [header, rule]
-    for _, row in table.iterrows():
-        lines.append("| " + " | ".join(_cell(row[c]) for c in table.columns) + " |")
-    return "\n".join(lines) + "\n"
+    right = [pd.api.types.is_float_dtype(table[c]) for c in table.columns]
+    rows = [[_cell(row[c]) for c in table.columns] for _, row in table.iterrows()]
+    return markdown_table(list(table.columns), rows, right) + "\n"
 
 
 def render(
@@ -89,8 +88,8 @@ def render(
         averages = averages.drop(columns=["published hit rate", "published MRR"])
     note = ("\nPublished: the LlamaIndex-protocol averages Jina reports (Llama 2 paper, three other embedding "
             "models); a shape to compare with, not the same data.\n" if "published MRR" in averages else "")
-    return (f"## {title}\n\nhit rate = {hit}, MRR = {mrr}\n\n{to_markdown(systems)}\n"
-            f"### Average over embedding models\n\n{to_markdown(averages)}{note}")
+    return (f"## {title}\n\nhit rate = {hit}, MRR = {mrr}\n\n{_markdown(systems)}\n"
+            f"### Average over embedding models\n\n{_markdown(averages)}{note}")
 
 
 def _order(preferred: list[str], present: pd.Series) -> dict[str, int]:
