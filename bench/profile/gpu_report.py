@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.evaluate.summary import markdown_table
 from bench.profile.stats import summarise
 
 #: per-point memory measures of bench.profile.cuda.CudaMemory, in the table's order
@@ -122,8 +123,7 @@ def _fmt(value: Any, spec: str = "{:.1f}") -> str:
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return markdown_table(headers, rows).split("\n")
 
 
 def gpu_lines(gpu: Mapping[str, Any], peak: Mapping[str, Any]) -> list[str]:
