@@ -1,12 +1,16 @@
 """One bench run: dataset -> first stages -> rerankers -> evaluation -> tidy files.
 
-`run(cfg)` is what the `bench` command calls; tests call it through Hydra's compose().
+`run(cfg)` is what the `bench` command calls; tests call it through Hydra's compose(). A study goes
+load -> build systems -> per first stage: search, then each reranker over its candidates -> finish
+(`bench.outcome`: summary.md, manifest.json, the table and notes). `rescore` is the rerank step that
+suites share.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,17 +22,18 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.console import run_log, stage
-from bench.data.records import Dataset, Run
-from bench.errors import ModelUnavailable
+from bench.data.records import Dataset, Run, top
+from bench.errors import InputError, ModelUnavailable
 from bench.evaluate.measures import evaluate
 from bench.evaluate.summary import summary_table, to_markdown
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
 from bench.executor.base import Executor
 from bench.executor.local import LocalExecutor
 from bench.first_stage.base import FirstStage
-from bench.manifest import write_manifest
+from bench.outcome import RunLog, finish, qrels_note
 from bench.rerank.base import Reranker
-from bench.rerank.scoring import score_candidates
+from bench.rerank.scoring import Scored, score_candidates
+from bench.validate import validate
 
 #: Reranker config keys that do not change the scores, left out of the score-cache key.
 VOLATILE_KEYS = {"name", "device", "batch_size", "token_budget", "facts", "_target_",
@@ -36,24 +41,10 @@ VOLATILE_KEYS = {"name", "device", "batch_size", "token_budget", "facts", "_targ
                  "timeout", "max_retries", "backoff_base", "max_backoff", "documents_per_request", "api_key_env"}
 
 
-@dataclass
-class RunLog:
-    """Everything the manifest records besides the config."""
-
-    systems: dict[str, dict[str, Any]] = field(default_factory=dict)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    quarantined: list[dict[str, str]] = field(default_factory=list)
-    pairs_skipped: list[dict[str, str]] = field(default_factory=list)
-
-    def skip(self, name: str, exc: ModelUnavailable, node: DictConfig | None) -> None:
-        revision = node.get("revision") if node is not None else None
-        self.skipped.append({"system": name, "model": exc.model, "revision": revision, "reason": exc.reason,
-                             "fix": exc.fix, **({"hub_id": exc.hub_id} if exc.hub_id else {})})
-
-
 def remove_self_hits(run: Run) -> tuple[Run, int]:
-    """BEIR's convention: a document whose id equals the query id is not a hit (ArguAna)."""
+    """BEIR's convention: a document whose id equals the query id is not a hit (ArguAna).
+
+    Returns the run without them and how many queries had one."""
     removed = 0
     cleaned: Run = {}
     for qid, docs in run.items():
@@ -64,8 +55,41 @@ def remove_self_hits(run: Run) -> tuple[Run, int]:
     return cleaned, removed
 
 
+@dataclass(frozen=True)
+class SelfHitRule:
+    """Whether self hits are removed in this study, and why (recorded in the manifest, shown in the note)."""
+
+    remove: bool
+    why: str
+    #: "auto", "true" or "false": what the config said
+    setting: str = "auto"
+
+    def record(self, found: int) -> dict[str, Any]:
+        """The manifest's entry for a first stage that retrieved `found` documents with their query's id."""
+        return {"setting": self.setting, "removed": self.remove, "found": found, "why": self.why}
+
+
+def self_hit_rule(setting: object, dataset: Dataset) -> SelfHitRule:
+    """`remove_self_hits`: true / false force it; `auto` follows the dataset (`Dataset.ignore_identical_ids`):
+    on for BEIR's public datasets, whose evaluation drops self hits, off elsewhere (local folders, the
+    demo, the synthetic set), where a query id may equal an unrelated document id (Cranfield, CISI)."""
+    value = setting.strip().lower() if isinstance(setting, str) else setting
+    if value in (True, "true"):
+        return SelfHitRule(True, "remove_self_hits=true", "true")
+    if value in (False, "false"):
+        return SelfHitRule(False, "remove_self_hits=false", "false")
+    if value != "auto":
+        raise InputError(f"config key remove_self_hits: got {setting!r}; use auto (the default), true or false")
+    if dataset.ignore_identical_ids:
+        return SelfHitRule(True, f"remove_self_hits=auto: on, {dataset.name} is a public BEIR dataset, "
+                                 "evaluated with BEIR's ignore_identical_ids")
+    return SelfHitRule(False, f"remove_self_hits=auto: off, {dataset.name} is not from BEIR's public table, "
+                              "so its query and document ids may be unrelated")
+
+
 def top_n(run: Run, n: int) -> Run:
-    return {q: dict(sorted(docs.items(), key=lambda x: (-x[1], x[0]))[:n]) for q, docs in run.items()}
+    """Each query's first `n` documents in bench's rank order (`ranked`: ties by id descending)."""
+    return {q: top(docs, n) for q, docs in run.items()}
 
 
 def reranker_identity(node: DictConfig) -> dict[str, Any]:
@@ -73,9 +97,34 @@ def reranker_identity(node: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in VOLATILE_KEYS}
 
 
-def _facts(node: DictConfig) -> dict[str, Any]:
-    facts = node.get("facts")
-    return {} if facts is None else OmegaConf.to_container(facts, resolve=True)
+def config_facts(node: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A model config's `facts` (hub id, parameters, published scores) as plain data; {} when it has none."""
+    facts = node.get("facts") if node is not None else None
+    if facts is None:
+        return {}
+    return dict(OmegaConf.to_container(facts, resolve=True)) if OmegaConf.is_config(facts) else dict(facts)
+
+
+def instantiate_model(node: DictConfig, **kwargs: Any) -> Any:
+    """`instantiate(node)`, except that a model that cannot be had raises `ModelUnavailable` itself (Hydra
+    wraps what a constructor raises), so callers skip it with its reason and fix."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ModelUnavailable):
+            raise exc.__cause__ from None
+        raise
+
+
+def build_rerankers(nodes: Mapping[str, DictConfig], log: RunLog) -> dict[str, Reranker]:
+    """{name: reranker} for every config whose model can be had; the others are recorded in `log.skipped`."""
+    rerankers: dict[str, Reranker] = {}
+    for name, node in nodes.items():
+        try:
+            rerankers[name] = instantiate_model(node)
+        except ModelUnavailable as exc:
+            log.skip(name, exc, node)
+    return rerankers
 
 
 def instantiate_named(group: DictConfig | None) -> dict[str, DictConfig]:
@@ -96,25 +145,18 @@ def _evaluate_system(
     return result
 
 
-def _run_reranker(
-    name: str, rr_name: str, node: DictConfig | None, reranker: Reranker, dataset: Dataset, candidates: Run,
-    cfg: DictConfig, log: RunLog, executor: Executor,
-) -> Run | None:
-    started = time.perf_counter()
-    try:
-        scored = score_candidates(
-            reranker, dataset, candidates, identity=reranker_identity(node) if node is not None else None,
-            shard_queries=int(cfg.shard.queries), executor=executor,
-            replica=partial(instantiate, node) if node is not None else None, cache=bool(cfg.cache), label=name,
-        )
-    except ModelUnavailable as exc:
-        log.skip(rr_name, exc, node)
-        return None
-    log.timings[f"rerank:{name}"] = time.perf_counter() - started
-    log.systems[name]["score_cache"] = scored.cache_status
-    log.systems[name]["shards"] = scored.counts.as_dict()
-    log.quarantined.extend(p.as_dict() for p in scored.problems)
-    return scored.run
+def rescore(
+    reranker: Reranker, dataset: Dataset, candidates: Run, *, node: DictConfig | None, cache: bool,
+    shard_queries: int, executor: Executor | None = None, label: str | None = None,
+) -> Scored:
+    """The rerank step of every run: the candidates scored through `score_candidates` (shards, verified
+    score cache). A reranker built from a config (`node`) is cached under its identity and copied onto
+    the executor's workers from that config; one handed over as an object is neither."""
+    return score_candidates(
+        reranker, dataset, candidates, identity=reranker_identity(node) if node is not None else None,
+        shard_queries=shard_queries, executor=executor,
+        replica=partial(instantiate, node) if node is not None else None, cache=cache, label=label,
+    )
 
 
 def same_model(first_stage: object, reranker: object) -> str | None:
@@ -125,30 +167,6 @@ def same_model(first_stage: object, reranker: object) -> str | None:
             and fs_info.get("model") == rr_info.get("model") and fs_info.get("revision") == rr_info.get("revision"):
         return str(fs_info["model"])
     return None
-
-
-def skipped_block(skipped: list[dict[str, str]]) -> str:
-    """One block for every model that could not be had, each with the commands that fix it."""
-    if not skipped:
-        return ""
-    width = max(len(s["system"]) for s in skipped)
-    lines = [f"skipped {len(skipped)} reranker{'s' if len(skipped) > 1 else ''} whose model cannot be had here:"]
-    for skip in skipped:
-        lines.append(f"  {skip['system']:<{width}}  {skip['reason']}")
-    hub = [s for s in skipped if s.get("hub_id")]
-    if hub:
-        lines.append("to fix, download each once with network access (huggingface_hub's CLI):")
-        for skip in hub:
-            revision = f" --revision {skip['revision']}" if skip.get("revision") else ""
-            lines.append(f"  hf download {skip['hub_id']}{revision}")
-        lines.append("or add the override that points at a local copy of the checkpoint:")
-        for skip in hub:
-            folder = skip["hub_id"].rsplit("/", 1)[-1]
-            lines.append(f"  'reranker.{skip['system']}.model=/path/to/{folder}'")
-    others = [s for s in skipped if s not in hub]
-    for skip in others:
-        lines.append(f"  {skip['system']}: {skip['fix']}")
-    return "\n".join(lines) + "\n"
 
 
 def _quiet_libraries() -> None:
@@ -175,21 +193,17 @@ def run(
     to the configured ones (an object replaces a configured system of the same name). Objects that
     come without a config are not cached (bench cannot tell when their scores would change).
     """
+    validate(cfg, dataset=dataset is None)  # every mistake in the config, one line each, before any work
     out_dir = Path(out_dir or cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_log(out_dir, quiet=bool(cfg.get("quiet", False))):
         if cfg.get("suite"):
             # A suite brings its own protocol (e.g. the RAG hit-rate suite) and writes the same tidy files.
             runner = instantiate(cfg.suite, _partial_=True)
-            return runner(cfg=cfg, out_dir=out_dir)
-        executor = make_executor(cfg)
-        try:
+            return runner(cfg=cfg, out_dir=out_dir, show=show)
+        with executor_for(cfg) as executor:
             return _run_study(cfg, out_dir, executor, Supplied(dataset, dict(first_stages or {}),
                                                                dict(rerankers or {})), show=show)
-        finally:
-            close = getattr(executor, "close", None)
-            if callable(close):
-                close()
 
 
 @dataclass
@@ -207,30 +221,78 @@ def make_executor(cfg: DictConfig) -> Executor:
     return LocalExecutor() if node is None else instantiate(node)
 
 
+@contextmanager
+def executor_for(cfg: DictConfig) -> Iterator[Executor]:
+    """The configured executor, closed (its workers shut down) when the run ends, however it ends."""
+    executor = make_executor(cfg)
+    try:
+        yield executor
+    finally:
+        close = getattr(executor, "close", None)
+        if callable(close):
+            close()
+
+
 def _first_stage_run(first_stage: FirstStage, fs_name: str, dataset: Dataset, cfg: DictConfig, log: RunLog,
                      self_hits: dict[str, int]) -> Run:
+    rule = self_hit_rule(cfg.get("remove_self_hits", "auto"), dataset)
     t0 = time.perf_counter()
     first_stage.index(dataset.corpus)
     t1 = time.perf_counter()
     stage("searching %s: %d queries, top %d", fs_name, len(dataset.queries), int(cfg.top_k))
-    extra = 1 if cfg.remove_self_hits else 0
-    fs_run = top_n(first_stage.search(dataset.queries, top_k=int(cfg.top_k) + extra), int(cfg.top_k) + extra)
-    if cfg.remove_self_hits:
-        fs_run, self_hits[fs_name] = remove_self_hits(fs_run)
+    depth = int(cfg.top_k) + (1 if rule.remove else 0)  # one more, so a removed self hit leaves top_k
+    fs_run = top_n(first_stage.search(dataset.queries, top_k=depth), depth)
+    cleaned, found = remove_self_hits(fs_run)
+    if rule.remove:
+        fs_run, self_hits[fs_name] = cleaned, found
     log.timings[f"index:{fs_name}"] = t1 - t0
     log.timings[f"search:{fs_name}"] = time.perf_counter() - t1
     info = first_stage.info()
-    log.systems[fs_name] = {"first_stage": fs_name, "reranker": None, "top_k": int(cfg.top_k), "info": info}
+    log.systems[fs_name] = {"first_stage": fs_name, "reranker": None, "top_k": int(cfg.top_k), "info": info,
+                            # queries whose own id came back as a document, and whether those were dropped
+                            "self_hits": rule.record(found)}
     if isinstance(info.get("shards"), dict):
         log.systems[fs_name]["shards"] = info["shards"]
     log.quarantined.extend(info.get("quarantined") or [])
     return top_n(fs_run, int(cfg.top_k))
 
 
+@dataclass
+class Study:
+    """A study while it runs: what every step reads, and where it records what it did."""
+
+    cfg: DictConfig
+    out_dir: Path
+    executor: Executor
+    dataset: Dataset
+    log: RunLog
+    #: the rerankers that were built, and the configs of those built from one (cache identity, replicas)
+    rerankers: dict[str, Reranker]
+    nodes: dict[str, DictConfig]
+    results: list[SystemResult] = field(default_factory=list)
+    self_hits: dict[str, int] = field(default_factory=dict)
+    #: rerankers whose model turned out not to be had: not tried again after the next first stage
+    unavailable: set[str] = field(default_factory=set)
+
+    @property
+    def depth(self) -> int:
+        """How many of each first stage's candidates a reranker reorders."""
+        return int(self.cfg.rerank_depth or self.cfg.top_k)
+
+
 def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor, supplied: Supplied, *, show: bool = True
                ) -> pd.DataFrame:
     _quiet_libraries()
     log = RunLog()
+    dataset = _load_dataset(cfg, supplied, log)
+    nodes, rerankers = _build_rerankers(cfg, supplied, log)
+    study = Study(cfg, out_dir, executor, dataset, log, rerankers, nodes)
+    for fs_name, fs_item in _first_stages(cfg, supplied).items():
+        _run_first_stage(study, fs_name, fs_item)
+    return _finish_study(study, show=show)
+
+
+def _load_dataset(cfg: DictConfig, supplied: Supplied, log: RunLog) -> Dataset:
     started = time.perf_counter()
     if supplied.dataset is not None:
         dataset = supplied.dataset
@@ -240,89 +302,92 @@ def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor, supplied: Sup
     log.timings["load_dataset"] = time.perf_counter() - started
     stage("loaded %s: %d documents, %d queries with judgements (split %s)", dataset.name, len(dataset.corpus),
           len(dataset.queries), dataset.split)
-    depth = int(cfg.rerank_depth or cfg.top_k)
-    rerankers: dict[str, Reranker] = {}
+    return dataset
+
+
+def _build_rerankers(cfg: DictConfig, supplied: Supplied, log: RunLog
+                     ) -> tuple[dict[str, DictConfig], dict[str, Reranker]]:
+    """({name: config}, {name: reranker}): the configured ones that could be built, then the supplied ones."""
     nodes = {n: node for n, node in instantiate_named(cfg.get("reranker")).items() if n not in supplied.rerankers}
-    for rr_name, node in nodes.items():
-        try:
-            rerankers[rr_name] = instantiate(node)
-        except InstantiationException as exc:  # Hydra wraps what a constructor raises
-            if not isinstance(exc.__cause__, ModelUnavailable):
-                raise
-            log.skip(rr_name, exc.__cause__, node)
+    rerankers = build_rerankers(nodes, log)
     rerankers.update(supplied.rerankers)
+    return nodes, rerankers
+
+
+def _first_stages(cfg: DictConfig, supplied: Supplied) -> dict[str, FirstStage | DictConfig]:
+    """The configured first stages (built one at a time, when their turn comes), then the supplied ones."""
     first_stages: dict[str, FirstStage | DictConfig] = {
         n: node for n, node in instantiate_named(cfg.first_stage).items() if n not in supplied.first_stages}
     first_stages.update(supplied.first_stages)
-    skipped_rerankers: set[str] = set()
-    results: list[SystemResult] = []
-    self_hits: dict[str, int] = {}
+    return first_stages
 
-    for fs_name, fs_item in first_stages.items():
-        first_stage: FirstStage = instantiate(fs_item) if isinstance(fs_item, DictConfig) else fs_item
-        fs_run = _first_stage_run(first_stage, fs_name, dataset, cfg, log, self_hits)
-        results.append(_evaluate_system(dataset, fs_name, fs_run, cfg, out_dir, log))
-        candidates = top_n(fs_run, depth)
-        for rr_name, reranker in rerankers.items():
-            if rr_name in skipped_rerankers:
-                continue
-            name = system_name(fs_name, rr_name)
-            same = same_model(first_stage, reranker)
-            if same:
-                log.pairs_skipped.append({"system": name, "model": same})
-                stage("not running %s: %s rescoring the candidates of the model that retrieved them gives the "
-                      "same order", name, same)
-                continue
-            node = nodes.get(rr_name)
-            log.systems[name] = {"first_stage": fs_name, "reranker": rr_name, "rerank_depth": depth,
-                                 "facts": _facts(node) if node is not None else {}}
-            scores = _run_reranker(name, rr_name, node, reranker, dataset, candidates, cfg, log, executor)
-            if scores is None:
-                skipped_rerankers.add(rr_name)
-                del log.systems[name]
-                stage("skipped %s: model not available", rr_name)
-                continue
-            log.systems[name]["info"] = reranker.info()
-            results.append(_evaluate_system(dataset, name, scores, cfg, out_dir, log))
-    metrics = write_tables(results, out_dir)
-    table = summary_table(metrics)
-    markdown = to_markdown(table)
-    (out_dir / "summary.md").write_text(markdown)
-    write_manifest(out_dir / "manifest.json", {
-        "config": OmegaConf.to_container(cfg, resolve=True),
+
+def _run_first_stage(study: Study, fs_name: str, fs_item: FirstStage | DictConfig) -> None:
+    """One first stage evaluated alone, then followed by every reranker over its candidates."""
+    first_stage: FirstStage = instantiate(fs_item) if isinstance(fs_item, DictConfig) else fs_item
+    fs_run = _first_stage_run(first_stage, fs_name, study.dataset, study.cfg, study.log, study.self_hits)
+    study.results.append(_evaluate_system(study.dataset, fs_name, fs_run, study.cfg, study.out_dir, study.log))
+    candidates = top_n(fs_run, study.depth)
+    for rr_name, reranker in study.rerankers.items():
+        if rr_name not in study.unavailable:
+            _run_pair(study, fs_name, first_stage, rr_name, reranker, candidates)
+
+
+def _run_pair(study: Study, fs_name: str, first_stage: FirstStage, rr_name: str, reranker: Reranker,
+              candidates: Run) -> None:
+    """`fs_name>>rr_name`: the reranker over the first stage's candidates, evaluated."""
+    name = system_name(fs_name, rr_name)
+    same = same_model(first_stage, reranker)
+    if same:
+        study.log.pair_not_run(name, same)
+        return
+    node = study.nodes.get(rr_name)
+    study.log.systems[name] = {"first_stage": fs_name, "reranker": rr_name, "rerank_depth": study.depth,
+                               "facts": config_facts(node)}
+    started = time.perf_counter()
+    try:
+        scored = rescore(reranker, study.dataset, candidates, node=node, cache=bool(study.cfg.cache),
+                         shard_queries=int(study.cfg.shard.queries), executor=study.executor, label=name)
+    except ModelUnavailable as exc:
+        study.log.skip(rr_name, exc, node)
+        study.unavailable.add(rr_name)
+        del study.log.systems[name]
+        stage("skipped %s: model not available", rr_name)
+        return
+    study.log.scored(name, scored, time.perf_counter() - started)
+    study.log.systems[name]["info"] = reranker.info()
+    study.results.append(_evaluate_system(study.dataset, name, scored.run, study.cfg, study.out_dir, study.log))
+
+
+def _finish_study(study: Study, *, show: bool) -> pd.DataFrame:
+    """metrics.csv and per_query.csv, then the ending every run shares (`bench.outcome.finish`)."""
+    dataset = study.dataset
+    metrics = write_tables(study.results, study.out_dir)
+    finish(study.out_dir, study.log, markdown=to_markdown(summary_table(metrics)), show=show, manifest={
+        "config": OmegaConf.to_container(study.cfg, resolve=True),
         "dataset": {"name": dataset.name, "split": dataset.split, "source": dataset.source,
                     "counts": {"documents": len(dataset.corpus), "queries": len(dataset.queries),
                                "qrels": sum(len(v) for v in dataset.qrels.values())},
                     "load_report": dataset.report.as_dict()},
-        "executor": executor.info(),
-        "systems": log.systems,
-        "skipped": log.skipped,
-        "pairs_not_run": log.pairs_skipped,
-        "cache_entries_quarantined": log.quarantined,
-        "self_hits_removed": self_hits,
-        "timings_s": {k: round(v, 4) for k, v in log.timings.items()},
-        "seed": cfg.seed,
-    })
-    stage("wrote %s", out_dir)
-    if show:
-        _print_outcome(markdown, self_hits, log, out_dir)
+        "executor": study.executor.info(),
+        "self_hits_removed": study.self_hits,
+    }, notes=[*self_hit_notes(study.log.systems), *qrels_note(dataset.report.as_dict())])
     return metrics
 
 
-def _print_outcome(markdown: str, self_hits: dict[str, int], log: RunLog, out_dir: Path) -> None:
-    """The table and every note a person must see, on stdout."""
-    print(markdown, end="")
-    for fs_name, count in self_hits.items():
-        if count:
-            print(f"{fs_name}: removed {count} retrieved documents whose id equals the query id (BEIR's "
-                  "convention, remove_self_hits=true); set remove_self_hits=false if ids are unrelated here")
-    for pair in log.pairs_skipped:
-        print(f"not run: {pair['system']} (rescoring with {pair['model']}, the model that retrieved the "
-              "candidates, gives the same order)")
-    block = skipped_block(log.skipped)
-    if block:
-        print(block, end="")
-    if log.quarantined:
-        print(f"{len(log.quarantined)} cache entries failed verification and were recomputed "
-              "(listed in manifest.json under cache_entries_quarantined)")
-    print(f"results in {out_dir}")
+def self_hit_notes(systems: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A note under the table for every first stage that retrieved documents whose id equals the query id:
+    whether they were removed, and which setting decided (`SelfHitRule.record`). Kept ones are noted only
+    when `auto` kept them; `remove_self_hits=false` asked for that."""
+    notes = []
+    for fs_name, system in systems.items():
+        record = system.get("self_hits") or {}
+        if not record.get("found"):
+            continue
+        if record["removed"]:
+            notes.append(f"{fs_name}: removed {record['found']} retrieved documents whose id equals the query id "
+                         f"(BEIR's convention; {record['why']}); set remove_self_hits=false to keep them")
+        elif record["setting"] == "auto":
+            notes.append(f"{fs_name}: kept {record['found']} retrieved documents whose id equals the query id "
+                         f"({record['why']}); set remove_self_hits=true to remove them (BEIR's convention)")
+    return notes

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.data.sources import local
+from bench.errors import InputError
 from bench.evaluate.measures import aggregate, evaluate
 from bench.first_stage.bm25 import BM25
 from bench.first_stage.run_file import read_trec_run
@@ -101,21 +102,65 @@ def test_scores_are_cached_and_reused_without_loading_the_model(compose, tiny_be
     assert manifest["systems"]["bm25>>minilm-l6"]["score_cache"] == "hit"
 
 
-def test_self_hits_are_removed_and_counted(compose, tiny_beir, tmp_path):
-    # make a query whose id equals a document id that BM25 retrieves first
+@pytest.fixture
+def self_hit_beir(tiny_beir: Path) -> Path:
+    """tiny_beir with a query whose id equals the document BM25 retrieves first for it (its only relevant one)."""
     (tiny_beir / "queries.jsonl").write_text(
         '{"_id": "d1", "text": "why do cats purr"}\n{"_id": "q2", "text": "dogs barking"}\n'
     )
     (tiny_beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nd1\td1\t1\nq2\td2\t1\n")
     (tiny_beir / "qrels" / "train.tsv").unlink()
-    on = run(compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none"),
-             out_dir=tmp_path / "on")
-    off = run(compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none",
+    return tiny_beir
+
+
+def test_self_hits_are_removed_and_counted(compose, self_hit_beir, tmp_path, capsys):
+    on = run(compose("dataset=local", f"dataset.path={self_hit_beir}", "first_stage=bm25", "reranker=none",
+                     "remove_self_hits=true"), out_dir=tmp_path / "on")
+    assert "bm25: removed 1 retrieved documents whose id equals the query id (BEIR's convention; " \
+           "remove_self_hits=true)" in capsys.readouterr().out
+    off = run(compose("dataset=local", f"dataset.path={self_hit_beir}", "first_stage=bm25", "reranker=none",
                       "remove_self_hits=false"), out_dir=tmp_path / "off")
+    assert "whose id equals the query id" not in capsys.readouterr().out  # false asked to keep them: no note
     manifest = json.loads((tmp_path / "on" / "manifest.json").read_text())
     assert manifest["self_hits_removed"] == {"bm25": 1}
+    assert manifest["systems"]["bm25"]["self_hits"] == {"setting": "true", "removed": True, "found": 1,
+                                                        "why": "remove_self_hits=true"}
     ndcg = {name: frame.set_index("measure").value["nDCG@10"] for name, frame in (("on", on), ("off", off))}
     assert ndcg["off"] > ndcg["on"]  # the only relevant document of d1 was the self-hit
+
+
+def test_auto_keeps_self_hits_of_a_local_folder_and_says_why(compose, self_hit_beir, tmp_path, capsys):
+    cfg = compose("dataset=local", f"dataset.path={self_hit_beir}", "first_stage=bm25", "reranker=none")
+    assert cfg.remove_self_hits == "auto"  # the default
+    run(cfg, out_dir=tmp_path)
+    assert "bm25: kept 1 retrieved documents whose id equals the query id (remove_self_hits=auto: off, tiny " \
+           "is not from BEIR's public table" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["self_hits_removed"] == {}
+    record = manifest["systems"]["bm25"]["self_hits"]
+    assert (record["removed"], record["found"]) == (False, 1)
+    assert record["why"].startswith("remove_self_hits=auto: off") and "tiny" in record["why"]
+    judged = pd.read_csv(tmp_path / "per_query.csv", dtype={"query_id": str})
+    assert judged[(judged.query_id == "d1") & (judged.measure == "Success@1")].value.item() == 1.0
+
+
+def test_auto_removes_self_hits_of_a_public_beir_dataset(compose, self_hit_beir, tmp_path, capsys):
+    dataset = local(self_hit_beir)
+    dataset.ignore_identical_ids = True  # what bench.data.sources.beir sets
+    run(compose("first_stage=bm25", "reranker=none"), out_dir=tmp_path, dataset=dataset)
+    assert "bm25: removed 1 retrieved documents whose id equals the query id (BEIR's convention; " \
+           "remove_self_hits=auto: on, tiny is a public BEIR dataset" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["self_hits_removed"] == {"bm25": 1}
+    record = manifest["systems"]["bm25"]["self_hits"]
+    assert record["removed"] and record["why"].startswith("remove_self_hits=auto: on")
+
+
+def test_remove_self_hits_accepts_auto_true_or_false_only(compose, tiny_beir, tmp_path):
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none",
+                  "remove_self_hits=sometimes")
+    with pytest.raises(InputError, match="remove_self_hits.*sometimes.*auto"):
+        run(cfg, out_dir=tmp_path)
 
 
 def test_jina_tiny_config_runs_a_local_jinabert_checkpoint_natively(compose, tiny_beir, tmp_path):
@@ -156,3 +201,29 @@ def test_models_that_cannot_be_had_are_one_block_of_exact_fix_commands(compose, 
     assert "To fix" not in out  # no per-model repetition
     [tiny, bge] = json.loads((tmp_path / "manifest.json").read_text())["skipped"]
     assert (tiny["model"], bge["revision"]) == ("jinaai/jina-reranker-v1-tiny-en", "abc123")
+
+
+def test_judgements_dropped_on_loading_are_one_note_line(compose, tiny_beir, tmp_path, capsys):
+    # two judgements of q1 name a document the corpus lacks, one names a query queries.jsonl lacks
+    (tiny_beir / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\tgone1\t1\nq1\tgone2\t1\nq2\td2\t2\nghost\td3\t1\n")
+    run(compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=none"), out_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("qrels: ") == 1
+    assert ("qrels: 2 judgements name documents not in the corpus, 1 name queries not in queries.jsonl: dropped\n"
+            in out)
+    report = json.loads((tmp_path / "manifest.json").read_text())["dataset"]["load_report"]
+    assert (report["qrels_unknown_document"], report["qrels_unknown_query"]) == (2, 1)
+
+
+def test_the_ending_records_every_skip_alike_and_prints_nothing_when_not_shown(compose, tiny_beir, tmp_path, capsys):
+    cfg = compose("dataset=local", f"dataset.path={tiny_beir}", "first_stage=bm25", "reranker=[jina-tiny]")
+    run(cfg, out_dir=tmp_path, show=False)
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "summary.md").read_text().startswith("| system (nDCG@10) |")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    [skip] = manifest["skipped"]
+    assert (skip["system"], skip["kind"], skip["config"]) == ("jina-tiny", "reranker", "reranker.jina-tiny")
+    assert manifest["pairs_not_run"] == [] and manifest["cache_entries_quarantined"] == []
+    # nothing in a study is random: no seed is recorded as if it had been used
+    assert "seed" not in manifest and "seed" not in manifest["config"]

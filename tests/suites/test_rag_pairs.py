@@ -1,5 +1,6 @@
 """An embedding model is never followed by a bi-encoder of the same model: rescoring its own top 10 gives
-back the same order. That pair is skipped with a note; every other pair runs as before."""
+back the same order. That pair is not run (`pairs_not_run`, as in the pipeline) and said in one line;
+every other pair runs as before."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from bench.pipeline import RunLog, run
 from bench.rerank.bi_encoder import BiEncoderReranker
 from bench.suites.rag.qa import QASet
-from bench.suites.rag.run import SAME_MODEL_REASON, RagSettings, evaluate_protocol, rescores_with_the_same_model
+from bench.suites.rag.run import RagSettings, evaluate_protocol, rescores_with_the_same_model
 from tests.suites.rag_fakes import FakeBiEncoder, RankingEmbedder, RecordingReranker
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -39,10 +40,8 @@ def test_the_same_model_pair_is_skipped_and_every_other_pair_runs(qa):
     assert {r.system for r in results} == {"minilm", "minilm>>recorder", "other", "other>>biencoder",
                                            "other>>recorder"}
     assert len(same_model.seen) == 10 * len(qa.queries)  # scored once: after "other" only
-    [note] = log.skipped
-    assert {k: note[k] for k in ("system", "kind", "model", "reason")} == {
-        "system": "minilm>>biencoder", "kind": "pair", "model": MINILM, "reason": SAME_MODEL_REASON}
-    assert "reranker.biencoder.model=" in note["fix"] and "\n" not in note["fix"]
+    assert log.pairs_not_run == [{"system": "minilm>>biencoder", "model": MINILM}]
+    assert log.skipped == []  # a choice, not a model that cannot be had
     assert "minilm>>biencoder" not in log.systems and "other>>biencoder" in log.systems
 
 
@@ -74,7 +73,8 @@ def test_a_cross_encoder_of_the_same_name_is_not_a_bi_encoder(qa):
     log = RunLog()
     results = evaluate_protocol(qa, {"minilm": embedder(qa, "minilm", MINILM)}, {"ce": SameIdCrossEncoder(name="ce")},
                                 settings=RagSettings(), log=log, cache=False)
-    assert {r.system for r in results} == {"minilm", "minilm>>ce"} and log.skipped == []
+    assert {r.system for r in results} == {"minilm", "minilm>>ce"}
+    assert log.skipped == [] and log.pairs_not_run == []
 
 
 def test_through_the_suite_the_pair_is_a_one_line_note(compose, tiny_beir, tmp_path, capsys):
@@ -83,8 +83,8 @@ def test_through_the_suite_the_pair_is_a_one_line_note(compose, tiny_beir, tmp_p
     run(cfg, out_dir=tmp_path)
     assert set(pd.read_csv(tmp_path / "metrics.csv").system) == {"minilm"}
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert [(s["system"], s["kind"], s["reason"]) for s in manifest["skipped"]] == [
-        ("minilm>>biencoder", "pair", SAME_MODEL_REASON)]
+    assert manifest["pairs_not_run"] == [{"system": "minilm>>biencoder", "model": MINILM}]
+    assert manifest["skipped"] == []
     printed = capsys.readouterr().out
     assert printed.count("minilm>>biencoder") == 1
-    assert f"not run: minilm>>biencoder (rescoring with {MINILM}, the model that retrieved the chunks" in printed
+    assert f"not run: minilm>>biencoder (rescoring with {MINILM}, the model that retrieved the candidates" in printed

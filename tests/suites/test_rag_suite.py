@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -16,12 +17,13 @@ import pytest
 from omegaconf import open_dict
 
 from bench.data.records import Run
-from bench.errors import ModelUnavailable
+from bench.errors import InputError, ModelUnavailable
+from bench.paths import REPO_ROOT
 from bench.pipeline import run
 from bench.suites.rag import report
 from bench.suites.rag.embedders import ApiEmbedder, JinaBertEmbedder, SentenceTransformerEmbedder
 from bench.suites.rag.qa import QADatasetError, load_qa_json
-from bench.suites.rag.run import DEMO_QA, REPO_ROOT, resolve_path, retrieve
+from bench.suites.rag.run import CONFIG_KEYS, DEMO_QA, RagSettings, path_in_cwd_or_repo, retrieve, suite_config
 from tests.suites.rag_fakes import RecordingReranker
 
 ONLY_MINILM = ("suite.embeddings.bge-base=null", "suite.embeddings.jina-v2-base=null")
@@ -88,9 +90,14 @@ def test_shipped_demo_runs_offline_with_a_recording_reranker_and_no_same_model_b
     assert manifest["dataset"]["counts"]["questions"] == len(qa.queries)
     assert manifest["protocol"] == {"retrieve_k": 10, "rerank_k": 5, "hit_rate": "Success@5", "mrr": "RR@5"}
     assert manifest["systems"]["minilm>>recorder"]["rerank_depth"] == 10
-    assert [(s["system"], s["kind"]) for s in manifest["skipped"]] == [("minilm>>biencoder", "pair")]
-    assert "suite" in manifest["config"] and "reranker" in manifest["config"]
-    assert not {"dataset", "first_stage", "top_k"} & set(manifest["config"])  # the BEIR pipeline's, unused here
+    # a pair left out by choice is recorded as the pipeline records it, not as a model that failed
+    assert manifest["skipped"] == []
+    assert manifest["pairs_not_run"] == [{"system": "minilm>>biencoder",
+                                          "model": "sentence-transformers/all-MiniLM-L6-v2"}]
+    assert manifest["systems"]["minilm>>recorder"]["score_cache"] == "miss"  # the pipeline's score cache
+    # the config is what the suite reads, nothing of the retrieval study's (dataset, first_stage, top_k, ...)
+    assert set(manifest["config"]) == set(CONFIG_KEYS)
+    assert "seed" not in manifest
     summary = (out / "summary.md").read_text()
     assert "| minilm | recorder |" in summary and "Average over embedding models" in summary
     assert load_qa_json(out / "qa_dataset.json").to_json_dict() == qa.to_json_dict()
@@ -116,9 +123,14 @@ def test_unavailable_models_are_skipped_with_a_reason(compose, tiny_beir, tmp_pa
     assert "no-such-model" in skipped[("embedding", "bge-base")]
     assert "NO_SUCH_KEY is not set" in skipped[("embedding", "api")]
     assert set(pd.read_csv(tmp_path / "metrics.csv").system) == {"minilm", "minilm>>recorder"}
+    assert {s["config"] for s in manifest["skipped"]} == {
+        "suite.embeddings.bge-base", "suite.embeddings.jina-v2-base", "suite.embeddings.api", "reranker.biencoder"}
     printed = capsys.readouterr().out
-    assert "skipped embedding api: the environment variable NO_SUCH_KEY is not set" in printed
-    assert "skipped reranker biencoder:" in printed
+    # one block, as the pipeline prints it; the kind tells an embedding from a reranker
+    assert printed.count("skipped 1 reranker and 3 embedding models whose model cannot be had here:\n") == 1
+    assert re.search(r"\n  embedding api +the environment variable NO_SUCH_KEY is not set\n", printed)
+    assert re.search(r"\n  reranker biencoder +\S", printed)
+    assert "  embedding api: export NO_SUCH_KEY=" in printed
 
 
 def test_beir_folder_through_the_suite(compose, tiny_beir, tmp_path):
@@ -154,17 +166,37 @@ def test_cranfield_through_the_cli(cranfield, tmp_path):
 
 def test_relative_paths_resolve_against_the_working_directory_then_the_repository_root(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert resolve_path("pyproject.toml") == REPO_ROOT / "pyproject.toml"
+    assert path_in_cwd_or_repo("pyproject.toml") == REPO_ROOT / "pyproject.toml"
     (tmp_path / "pyproject.toml").write_text("")
-    assert resolve_path("pyproject.toml") == Path("pyproject.toml")
-    assert resolve_path("../shared/data/cranfield") in (Path("../shared/data/cranfield"),
-                                                        REPO_ROOT / "../shared/data/cranfield")
+    assert path_in_cwd_or_repo("pyproject.toml") == Path("pyproject.toml")
+    assert path_in_cwd_or_repo("../shared/data/cranfield") in (Path("../shared/data/cranfield"),
+                                                               REPO_ROOT / "../shared/data/cranfield")
+
+
+def test_settings_given_from_python_are_checked_too():
+    with pytest.raises(InputError, match=r"unknown config key suite.retreive_k. Did you mean 'retrieve_k'\?"):
+        RagSettings.from_params({"retreive_k": 5})
+    with pytest.raises(InputError, match=r"unknown config key suite.zzz. Known keys: chunk_overlap, chunk_size"):
+        RagSettings.from_params({"zzz": 1})
+    with pytest.raises(InputError, match=r"suite.source='bier' is not one of qa, documents, beir. Did you mean 'beir'"):
+        RagSettings.from_params({"source": "bier"})
+
+
+def test_the_suite_reads_only_its_own_keys_of_the_composed_config(compose):
+    cfg = compose("suite=rag", "reranker=[biencoder]", "device=cpu")
+    view = suite_config(cfg)
+    assert set(view) == set(CONFIG_KEYS)
+    assert view.reranker.biencoder.device == "cpu"  # interpolations of shared settings still resolve
+    for key in ("dataset", "first_stage", "top_k", "rerank_depth", "remove_self_hits", "measures"):
+        assert key in cfg and key not in view
+        with pytest.raises(AttributeError):
+            getattr(view, key)
 
 
 def test_bad_settings_and_bad_qa_files_are_errors(compose, tmp_path):
-    with pytest.raises(ValueError, match="unknown suite.retreive_k; did you mean 'retrieve_k'"):
+    with pytest.raises(InputError, match=r"suite.retreive_k\b.*Did you mean 'retrieve_k'\?"):
         run(compose("suite=rag", "reranker=none", "+suite.retreive_k=5"), out_dir=tmp_path)
-    with pytest.raises(ValueError, match="suite.source='bier' is not one of qa, documents, beir .did you mean 'beir'"):
+    with pytest.raises(InputError, match=r"suite.source='?bier'?\b.* one of qa, documents, beir. Did you mean 'beir'"):
         run(compose("suite=rag", "reranker=none", "suite.source=bier"), out_dir=tmp_path)
     with pytest.raises(ValueError, match="rerank_k"):
         run(compose("suite=rag", "reranker=none", "suite.rerank_k=20"), out_dir=tmp_path)
@@ -230,7 +262,7 @@ def test_api_embedder_against_a_mock_server(embedding_server, monkeypatch):
         missing.encode_queries(["x"])
 
 
-def test_jinabert_embedder_uses_the_native_encoder(tmp_path, monkeypatch):
+def test_jinabert_embedder_uses_the_native_encoder(tmp_path):
     from tests.checkpoints import make_jinabert_checkpoint
 
     folder = make_jinabert_checkpoint(tmp_path / "jina-emb", prefix="", layers=2, hidden=32, heads=4, intermediate=64)
@@ -239,12 +271,6 @@ def test_jinabert_embedder_uses_the_native_encoder(tmp_path, monkeypatch):
     assert vectors.shape == (2, 32)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert embedder.identity()["source"] == "local"
-
-    from bench.models import jinabert
-
-    monkeypatch.delattr(jinabert, "JinaBertEmbedder")
-    with pytest.raises(ModelUnavailable, match="offers no JinaBertEmbedder"):
-        JinaBertEmbedder(name="jina", model=str(folder)).encode_queries(["x"])
 
 
 # ------------------------------------------------------------------------------------------------

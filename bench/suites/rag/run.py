@@ -15,11 +15,12 @@ Questions come from one of three sources (`source`):
 
 Outputs, like every run: metrics.csv, per_query.csv, runs/*.trec (the evaluated top 5),
 manifest.json ("suite": "rag"), summary.md, and qa_dataset.json (the exact question set used).
+Reranking is the pipeline's step (`bench.pipeline.rescore`: shards, verified score cache, the
+configured executor) and the run ends as every run does (`bench.outcome.finish`).
 """
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -34,15 +35,17 @@ from omegaconf import DictConfig, OmegaConf
 from bench.data.beir import load_beir_folder
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import stable_hash
-from bench.data.records import Dataset, Run
-from bench.errors import ModelUnavailable
+from bench.data.records import Dataset, Qrels, Run
+from bench.errors import InputError, ModelUnavailable, did_you_mean
 from bench.evaluate.measures import evaluate
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
+from bench.executor.base import Executor
 from bench.first_stage.dense import exact_top_k
-from bench.manifest import write_manifest
-from bench.pipeline import RunLog, instantiate_named, reranker_identity
+from bench.outcome import RunLog, finish, qrels_note
+from bench.paths import REPO_ROOT
+from bench.pipeline import build_rerankers, config_facts, executor_for, instantiate_model, instantiate_named, rescore
 from bench.rerank.base import Reranker
-from bench.rerank.scoring import DEFAULT_SHARD_QUERIES, score_candidates
+from bench.rerank.scoring import DEFAULT_SHARD_QUERIES
 from bench.store import ArrayShards
 from bench.suites.rag import report
 from bench.suites.rag.chunking import SentenceChunker, chunk_documents, token_counter
@@ -51,7 +54,6 @@ from bench.suites.rag.embedders import Embedder
 from bench.suites.rag.generate import filter_artefacts
 from bench.suites.rag.qa import QADatasetError, QASet, load_qa_json, qa_from_beir, save_qa_json
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DEMO_QA = Path(__file__).with_name("data") / "demo_qa.json"
 SOURCES = ("qa", "documents", "beir")
 
@@ -81,19 +83,17 @@ class RagSettings:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RagSettings:
-        known = {f.name for f in fields(cls)}
+        known = sorted(f.name for f in fields(cls))
         for key in params:
             if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
-                raise ValueError(f"unknown suite.{key}{hint}")
+                hint = did_you_mean(key, known) or f" Known keys: {', '.join(known)}."
+                raise InputError(f"unknown config key suite.{key}.{hint}")
         settings = cls(**params)
         if settings.source not in SOURCES:
-            close = difflib.get_close_matches(str(settings.source), SOURCES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"suite.source={settings.source!r} is not one of {', '.join(SOURCES)}{hint}")
+            raise InputError(f"suite.source={settings.source!r} is not one of {', '.join(SOURCES)}."
+                             f"{did_you_mean(str(settings.source), SOURCES)}")
         if not 0 < settings.rerank_k <= settings.retrieve_k:
-            raise ValueError(f"suite.rerank_k ({settings.rerank_k}) must be between 1 and "
+            raise InputError(f"suite.rerank_k ({settings.rerank_k}) must be between 1 and "
                              f"suite.retrieve_k ({settings.retrieve_k})")
         return settings
 
@@ -103,22 +103,29 @@ class RagSettings:
         return f"Success@{self.rerank_k}", f"RR@{self.rerank_k}"
 
 
-def run_suite(*, cfg: DictConfig, out_dir: Path, **params: Any) -> pd.DataFrame:
-    """Run the suite with `cfg.suite`'s parameters; write the tidy files into `out_dir`; return metrics rows."""
+def run_suite(*, cfg: DictConfig, out_dir: Path, show: bool = True, **params: Any) -> pd.DataFrame:
+    """Run the suite with `cfg.suite`'s parameters; write the tidy files into `out_dir`; return metrics rows.
+
+    `show`: print the tables and notes on stdout (as `bench.pipeline.run` passes it).
+    """
     settings = RagSettings.from_params(params)
+    cfg = suite_config(cfg)  # from here on, only the keys the suite reads
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = RunLog()
     started = time.perf_counter()
-    qa = load_questions(settings, cache=bool(cfg.get("cache", True)))
+    qa = load_questions(settings, cache=bool(cfg.cache))
     save_qa_json(qa, out_dir / "qa_dataset.json")
     log.timings["load_questions"] = time.perf_counter() - started
 
     embedders = build_embedders(settings.embeddings, log)
     reranker_nodes = instantiate_named(cfg.get("reranker"))
     rerankers = build_rerankers(reranker_nodes, log)
-    results = evaluate_protocol(qa, embedders, rerankers, settings=settings, log=log, out_dir=out_dir,
-                                cache=bool(cfg.get("cache", True)), reranker_nodes=reranker_nodes)
+    with executor_for(cfg) as executor:
+        results = evaluate_protocol(qa, embedders, rerankers, settings=settings, log=log, out_dir=out_dir,
+                                    cache=bool(cfg.cache), reranker_nodes=reranker_nodes,
+                                    shard_queries=int(cfg.shard.queries), executor=executor)
+        executor_info = executor.info()
     metrics = write_tables(results, out_dir)
 
     hit, mrr = settings.measures
@@ -128,53 +135,35 @@ def run_suite(*, cfg: DictConfig, out_dir: Path, **params: Any) -> pd.DataFrame:
              f"top {settings.retrieve_k} by embedding, top {settings.rerank_k} after reranking")
     markdown = report.render(metrics, hit=hit, mrr=mrr, title=title, embeddings=list(settings.embeddings),
                              rerankers=list(reranker_nodes), published=published)
-    (out_dir / "summary.md").write_text(markdown)
-    write_manifest(out_dir / "manifest.json", {
+    notes = [f"no text in document {name}: left out" for name in qa.report.get("documents", {}).get("empty", [])]
+    finish(out_dir, log, markdown=markdown, show=show, manifest={
         "suite": "rag",
-        "config": suite_config(cfg),
+        "config": OmegaConf.to_container(cfg, resolve=True),
         "dataset": {"name": qa.name, "split": settings.split if settings.source == "beir" else None,
                     "source": qa.source, "kind": settings.source, "counts": counts, "report": qa.report},
         "protocol": {"retrieve_k": settings.retrieve_k, "rerank_k": settings.rerank_k,
                      "hit_rate": hit, "mrr": mrr},
-        "systems": log.systems,
-        "skipped": log.skipped,
-        "timings_s": {k: round(v, 4) for k, v in log.timings.items()},
-        "seed": cfg.get("seed"),
-    })
-    print(markdown, end="")
-    for name in qa.report.get("documents", {}).get("empty", []):
-        print(f"no text in document {name}: left out")
-    for skipped in log.skipped:
-        if skipped["kind"] == "pair":  # a choice, not a failure: worded like the BEIR pipeline's pairs not run
-            print(f"not run: {skipped['system']} (rescoring with {skipped['model']}, the model that retrieved "
-                  "the chunks, gives the same order)")
-            continue
-        print(f"skipped {skipped['kind']} {skipped['system']}: {skipped['reason']}. To fix: {skipped['fix']}")
-    print(f"results in {out_dir}")
+        "executor": executor_info,
+    }, notes=[*notes, *qrels_note(qa.report.get("beir_load_report", {}))])
     return metrics
 
 
-#: keys of the main config that only the BEIR pipeline reads: not recorded as if the suite had used them
-PIPELINE_ONLY_KEYS = ("dataset", "first_stage", "top_k", "rerank_depth", "remove_self_hits", "measures")
+#: The keys of the composed config that a RAG run reads: its own `suite`, the rerankers, how reranking
+#: is run, sharded and cached, and the shared settings those configs interpolate (`${device}`). The
+#: retrieval study's keys (dataset, first_stage, top_k, rerank_depth, remove_self_hits, measures) are
+#: composed too, but never reach the suite, so its manifest cannot record them as if they were used.
+CONFIG_KEYS = ("suite", "reranker", "executor", "shard", "cache", "device", "dtype")
 
 
-def suite_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config the suite ran with, without the BEIR pipeline's keys it never reads."""
-    config = OmegaConf.to_container(cfg, resolve=True)
-    return {key: value for key, value in config.items() if key not in PIPELINE_ONLY_KEYS}
+def suite_config(cfg: DictConfig) -> DictConfig:
+    """The part of the composed config that the suite reads, and all that its manifest records: `CONFIG_KEYS`.
+    A key outside it is not there to read (an interpolation of one fails by name)."""
+    return OmegaConf.masked_copy(cfg, [key for key in CONFIG_KEYS if key in cfg])
 
 
 def published_rag(node: DictConfig) -> dict[str, float]:
     """The reranker's published LlamaIndex-protocol averages (facts.published.rag_blog), if any."""
-    return dict((reranker_facts(node).get("published") or {}).get("rag_blog") or {})
-
-
-def reranker_facts(node: DictConfig | None) -> dict[str, Any]:
-    """A reranker config's `facts` as plain data ({} when it has none)."""
-    if node is None:
-        return {}
-    facts = node.get("facts")
-    return dict(OmegaConf.to_container(facts, resolve=True)) if OmegaConf.is_config(facts) else dict(facts or {})
+    return dict((config_facts(node).get("published") or {}).get("rag_blog") or {})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -184,19 +173,19 @@ def reranker_facts(node: DictConfig | None) -> dict[str, Any]:
 def load_questions(settings: RagSettings, *, cache: bool = True) -> QASet:
     """The QA set of `settings.source`, cut to `max_questions`."""
     if settings.source == "qa":
-        path = resolve_path(settings.path) if settings.path else DEMO_QA
+        path = path_in_cwd_or_repo(settings.path) if settings.path else DEMO_QA
         qa = load_qa_json(path, name=settings.name)
     elif settings.source == "beir":
         if not settings.path:
             raise ValueError("suite.source=beir needs suite.path=<BEIR folder>")
-        dataset = load_beir_folder(resolve_path(settings.path), split=settings.split, name=settings.name)
+        dataset = load_beir_folder(path_in_cwd_or_repo(settings.path), split=settings.split, name=settings.name)
         qa = qa_from_beir(dataset)
     else:
         qa = questions_for_documents(settings, cache=cache)
     return qa.first_questions(settings.max_questions)
 
 
-def resolve_path(path: str | Path) -> Path:
+def path_in_cwd_or_repo(path: str | Path) -> Path:
     """An absolute path as it is; a relative one against the working directory, else the repository root."""
     candidate = Path(path).expanduser()
     if candidate.is_absolute() or candidate.exists():
@@ -209,7 +198,7 @@ def questions_for_documents(settings: RagSettings, *, cache: bool = True) -> QAS
     """Chunk the documents; read their questions from `questions`, or generate, filter and save them."""
     if not settings.path:
         raise ValueError("suite.source=documents needs suite.path=<folder of .txt/.md/.pdf files>")
-    folder = resolve_path(settings.path)
+    folder = path_in_cwd_or_repo(settings.path)
     documents, folder_report = read_documents(folder, max_pages=settings.max_pages)
     count, tokenizer = token_counter(settings.tokenizer)
     chunker = SentenceChunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
@@ -219,7 +208,7 @@ def questions_for_documents(settings: RagSettings, *, cache: bool = True) -> QAS
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
                 "tokenizer": tokenizer, "chunks": len(chunks)}
     report_ = {"documents": folder_report.as_dict(), "chunking": chunking}
-    saved = resolve_path(settings.questions) if settings.questions else None
+    saved = path_in_cwd_or_repo(settings.questions) if settings.questions else None
     if saved is not None and saved.is_file():
         qa = load_qa_json(saved, name=name)
         check_against_chunks(qa, chunks, saved)
@@ -290,27 +279,25 @@ def generate_questions(
 # Models.
 
 
-def skip(log: RunLog, kind: str, name: str, exc: ModelUnavailable) -> None:
-    """Record a model that cannot be had; `kind` tells an embedding from a reranker of the same name."""
-    log.skipped.append({"system": name, "kind": kind, "reason": exc.reason, "fix": exc.fix})
-
-
 def build_embedders(nodes: Mapping[str, Any], log: RunLog) -> dict[str, Embedder]:
-    """{name: embedder} from `suite.embeddings`; a null entry is switched off."""
+    """{name: embedder} from `suite.embeddings`; a null entry is switched off, one that cannot be had skipped."""
     embedders: dict[str, Embedder] = {}
     for name, node in nodes.items():
         if node is None:
             continue
+        if not isinstance(node, Mapping):  # an embedder object, handed over from Python
+            embedders[str(name)] = node
+            continue
         try:
-            embedders[str(name)] = node if not isinstance(node, Mapping | DictConfig) \
-                else instantiate(node, name=str(name))
+            embedders[str(name)] = instantiate_model(node, name=str(name))
         except ModelUnavailable as exc:
-            skip(log, "embedding", str(name), exc)
+            skip_embedding(log, str(name), exc, revision=node.get("revision"))
     return embedders
 
 
-#: why an embedding x bi-encoder pair of one model is not run (manifest "skipped", kind "pair")
-SAME_MODEL_REASON = "rescoring with the model that retrieved gives the same order"
+def skip_embedding(log: RunLog, name: str, exc: ModelUnavailable, *, revision: str | None) -> None:
+    """Record an embedding model that cannot be had (its kind tells it from a reranker of the same name)."""
+    log.skip(name, exc, kind="embedding", config=f"suite.embeddings.{name}", revision=revision)
 
 
 def model_key(model: object) -> str:
@@ -338,25 +325,6 @@ def rescores_with_the_same_model(embedding: Mapping[str, Any], reranker: Reranke
         return False  # the embedder's prefixes change its vectors; the reranker has none
     normalize = getattr(reranker, "normalize", None)
     return normalize is None or "normalize" not in embedding or bool(normalize) == bool(embedding["normalize"])
-
-
-def skip_pair(log: RunLog, emb_name: str, rr_name: str, model: str) -> None:
-    """Record an embedding x reranker pair that is not run: one model both retrieving and rescoring."""
-    log.skipped.append({
-        "system": system_name(emb_name, rr_name), "kind": "pair", "model": model, "reason": SAME_MODEL_REASON,
-        "fix": f"nothing to fix, the {emb_name} row shows that order; to rescore with another bi-encoder, "
-               f"set reranker.{rr_name}.model=<another sentence-transformers model>",
-    })
-
-
-def build_rerankers(nodes: Mapping[str, DictConfig], log: RunLog) -> dict[str, Reranker]:
-    rerankers: dict[str, Reranker] = {}
-    for name, node in nodes.items():
-        try:
-            rerankers[name] = instantiate(node)
-        except ModelUnavailable as exc:
-            skip(log, "reranker", name, exc)
-    return rerankers
 
 
 # ------------------------------------------------------------------------------------------------
@@ -392,23 +360,58 @@ def retrieve(embedder: Embedder, qa: QASet, k: int, *, cache: bool = True) -> Ra
 
 def rerank_top(
     reranker: Reranker, dataset: Dataset, candidates: Ranking, keep: int, *, node: DictConfig | None = None,
-    cache: bool = False, shard_queries: int = DEFAULT_SHARD_QUERIES,
+    cache: bool = False, shard_queries: int = DEFAULT_SHARD_QUERIES, executor: Executor | None = None,
+    log: RunLog | None = None, name: str | None = None,
 ) -> tuple[Ranking, str | None]:
     """Each question's candidates reordered by the reranker's scores (ties keep retrieval order), top `keep`.
 
-    Scoring is the pipeline's step (`bench.rerank.scoring.score_candidates`: shards, verified cache).
-    Returns the ranking and the score cache's status ("hit", "partial", "miss"; None without a cache).
+    Scoring is the pipeline's rerank step (`bench.pipeline.rescore`: shards, verified cache, executor).
+    With `log`, what that step did is recorded under system `name` (time, score cache, shards), as
+    the pipeline records it. Returns the ranking and the score cache's status ("hit", "partial",
+    "miss"; None without a cache).
     """
-    run = as_run(candidates)
+    started = time.perf_counter()
     use_cache = cache and node is not None
-    scored = score_candidates(reranker, dataset, run, identity=reranker_identity(node) if use_cache else None,
-                              shard_queries=shard_queries, cache=use_cache)
+    scored = rescore(reranker, dataset, as_run(candidates), node=node, cache=use_cache, shard_queries=shard_queries,
+                     executor=executor, label=name)
+    if log is not None:
+        log.scored(name or reranker.name, scored, time.perf_counter() - started)
     scores = scored.run
     reordered = {
         q: sorted(docs, key=lambda d, q=q, docs=docs: (-scores[q][d], docs.index(d)))[:keep]
         for q, docs in candidates.items()
     }
     return reordered, (scored.cache_status if use_cache else None)
+
+
+@dataclass
+class RagRun:
+    """One RAG evaluation while it runs: what every step reads, and where it records what it did."""
+
+    qa: QASet
+    settings: RagSettings
+    log: RunLog
+    out_dir: Path | None
+    cache: bool
+    reranker_nodes: Mapping[str, DictConfig]
+    shard_queries: int
+    executor: Executor | None
+    dataset: Dataset = field(init=False)
+    qrels: Qrels = field(init=False)
+    results: list[SystemResult] = field(default_factory=list)
+    #: rerankers whose model turned out not to be had: not tried after the next embedding model
+    unavailable: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.dataset = self.qa.as_dataset()
+        self.qrels = self.qa.qrels()
+
+    def record(self, name: str, ranking: Ranking) -> None:
+        """The system's ranking written as a TREC run and evaluated (hit rate and MRR)."""
+        run = as_run(ranking)
+        if self.out_dir is not None:
+            write_trec_run(run, self.out_dir / "runs" / f"{safe_filename(name)}.trec", tag=name)
+        self.results.append(SystemResult(self.qa.name, name, evaluate(self.qrels, run, list(self.settings.measures))))
 
 
 def evaluate_protocol(
@@ -421,59 +424,60 @@ def evaluate_protocol(
     out_dir: Path | None = None,
     cache: bool = True,
     reranker_nodes: Mapping[str, DictConfig] | None = None,
+    shard_queries: int = DEFAULT_SHARD_QUERIES,
+    executor: Executor | None = None,
 ) -> list[SystemResult]:
     """Hit rate and MRR of every embedding model, alone and followed by every reranker.
 
     A bi-encoder reranker of the embedding's own model is not run after it (the same order again):
-    that pair is recorded in `log.skipped` with kind "pair".
+    that pair is recorded in `log.pairs_not_run`, as the pipeline records its pairs.
     """
-    hit, mrr = settings.measures
-    qrels = qa.qrels()
-    dataset = qa.as_dataset()
-    reranker_nodes = reranker_nodes or {}
-    skipped: set[str] = set()
-    results: list[SystemResult] = []
-
-    def record(name: str, ranking: Ranking) -> None:
-        run = as_run(ranking)
-        if out_dir is not None:
-            write_trec_run(run, out_dir / "runs" / f"{safe_filename(name)}.trec", tag=name)
-        results.append(SystemResult(qa.name, name, evaluate(qrels, run, [hit, mrr])))
-
+    rag = RagRun(qa, settings, log, out_dir, cache, reranker_nodes or {}, shard_queries, executor)
     for emb_name, embedder in embedders.items():
-        started = time.perf_counter()
-        try:
-            candidates = retrieve(embedder, qa, settings.retrieve_k, cache=cache)
-        except ModelUnavailable as exc:
-            skip(log, "embedding", emb_name, exc)
-            continue
-        log.timings[f"retrieve:{emb_name}"] = time.perf_counter() - started
-        emb_info = embedder.info()
-        # first_stage / rerank_depth: the keys every bench run's manifest uses for its systems
-        log.systems[emb_name] = {"first_stage": emb_name, "embedding": emb_name, "reranker": None,
-                                 "retrieve_k": settings.retrieve_k, "top_k": settings.rerank_k,
-                                 "info": emb_info}
-        record(emb_name, {q: docs[: settings.rerank_k] for q, docs in candidates.items()})
-        for rr_name, reranker in rerankers.items():
-            if rr_name in skipped:
-                continue
-            if rescores_with_the_same_model(emb_info, reranker):
-                skip_pair(log, emb_name, rr_name, str(emb_info["model"]))
-                continue
-            name = system_name(emb_name, rr_name)
-            started = time.perf_counter()
-            try:
-                ranking, status = rerank_top(reranker, dataset, candidates, settings.rerank_k,
-                                             node=reranker_nodes.get(rr_name), cache=cache)
-            except ModelUnavailable as exc:
-                skipped.add(rr_name)
-                skip(log, "reranker", rr_name, exc)
-                continue
-            log.timings[f"rerank:{name}"] = time.perf_counter() - started
-            node = reranker_nodes.get(rr_name)
-            facts = reranker_facts(node)
-            log.systems[name] = {"first_stage": emb_name, "embedding": emb_name, "reranker": rr_name,
-                                 "rerank_depth": settings.retrieve_k, "top_k": settings.rerank_k,
-                                 "score_cache": status, "info": reranker.info(), "facts": facts}
-            record(name, ranking)
-    return results
+        _run_embedding(rag, emb_name, embedder, rerankers)
+    return rag.results
+
+
+def _run_embedding(rag: RagRun, emb_name: str, embedder: Embedder, rerankers: Mapping[str, Reranker]) -> None:
+    """One embedding model's top `rerank_k`, then every reranker over its top `retrieve_k`."""
+    settings, log = rag.settings, rag.log
+    started = time.perf_counter()
+    try:
+        candidates = retrieve(embedder, rag.qa, settings.retrieve_k, cache=rag.cache)
+    except ModelUnavailable as exc:
+        skip_embedding(log, emb_name, exc, revision=getattr(embedder, "revision", None))
+        return
+    log.timings[f"retrieve:{emb_name}"] = time.perf_counter() - started
+    emb_info = embedder.info()
+    # first_stage / rerank_depth: the keys every bench run's manifest uses for its systems
+    log.systems[emb_name] = {"first_stage": emb_name, "embedding": emb_name, "reranker": None,
+                             "retrieve_k": settings.retrieve_k, "top_k": settings.rerank_k, "info": emb_info}
+    rag.record(emb_name, {q: docs[: settings.rerank_k] for q, docs in candidates.items()})
+    for rr_name, reranker in rerankers.items():
+        if rr_name not in rag.unavailable:
+            _run_pair(rag, emb_name, emb_info, rr_name, reranker, candidates)
+
+
+def _run_pair(rag: RagRun, emb_name: str, emb_info: Mapping[str, Any], rr_name: str, reranker: Reranker,
+              candidates: Ranking) -> None:
+    """`emb_name>>rr_name`: the reranker over the embedding's top `retrieve_k`, its top `rerank_k` evaluated."""
+    settings, log = rag.settings, rag.log
+    name = system_name(emb_name, rr_name)
+    if rescores_with_the_same_model(emb_info, reranker):
+        log.pair_not_run(name, str(emb_info["model"]))
+        return
+    node = rag.reranker_nodes.get(rr_name)
+    log.systems[name] = {"first_stage": emb_name, "embedding": emb_name, "reranker": rr_name,
+                         "rerank_depth": settings.retrieve_k, "top_k": settings.rerank_k,
+                         "facts": config_facts(node)}
+    try:
+        ranking, _ = rerank_top(reranker, rag.dataset, candidates, settings.rerank_k, node=node,
+                                cache=rag.cache, shard_queries=rag.shard_queries,
+                                executor=rag.executor, log=log, name=name)
+    except ModelUnavailable as exc:
+        del log.systems[name]
+        rag.unavailable.add(rr_name)
+        log.skip(rr_name, exc, node)
+        return
+    log.systems[name]["info"] = reranker.info()
+    rag.record(name, ranking)
