@@ -46,7 +46,9 @@ clean:  ## remove the virtual environment and Hydra outputs
 	rm -rf $(VENV) outputs multirun
 
 # ---- the GPU check -----------------------------------------------------------------------------------
-# `make gpu-check` needs a Python whose torch sees CUDA, and .venv's torch is the CPU wheel (TORCH_SPEC):
+# `make gpu-check` runs reports/benchmarks/gpu_check.py (the gpu test tier, then `bench profile profile=gpu`,
+# whose report records the GPU, CUDA memory and the claims' ratios). It needs a Python whose torch sees
+# CUDA, and .venv's torch is the CPU wheel (TORCH_SPEC):
 # GPU_PYTHON is the first of $(PY) and python3 whose torch.cuda.is_available() (or name one:
 # `make gpu-check GPU_PYTHON=/path/to/python`); with none, it says so in one line and exits 0.
 # It depends on no install target and downloads nothing, so it runs where there is no network.
@@ -61,6 +63,8 @@ clean:  ## remove the virtual environment and Hydra outputs
 GPU_PYTHON ?= $(firstword $(foreach p,$(PY) python3,$(shell $(p) -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' >/dev/null 2>&1 && echo $(p))))
 GPU_WHEELS ?= .whl
 GPU_SITE ?= /tmp/bench-gpu-site
+# the script beside the report it writes; PYTHONPATH (the checkout, then GPU_SITE) lets it `import bench`
+GPU_CHECK := reports/benchmarks/gpu_check.py
 
 .PHONY: gpu-check gpu-wheels
 
@@ -71,7 +75,7 @@ gpu-check:  ## CUDA: gpu test tier + `bench profile profile=gpu` -> reports/benc
 	  exit 0; \
 	fi; \
 	export HF_HUB_OFFLINE=1 PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}"; \
-	if [ -d "$(GPU_WHEELS)/hf-hub" ]; then export HF_HUB_CACHE="$(CURDIR)/$(GPU_WHEELS)/hf-hub"; fi; \
+	if [ -d "$(GPU_WHEELS)/hf-hub" ]; then export HF_HUB_CACHE="$(abspath $(GPU_WHEELS))/hf-hub"; fi; \
 	if ! $$py -c 'import hydra, omegaconf' >/dev/null 2>&1; then \
 	  if ! ls $(GPU_WHEELS)/*.whl >/dev/null 2>&1; then \
 	    echo "gpu-check: $$py lacks hydra-core/omegaconf and $(GPU_WHEELS)/ has no wheels: run 'make gpu-wheels' where PyPI is reachable, and carry $(GPU_WHEELS)"; \
@@ -81,12 +85,12 @@ gpu-check:  ## CUDA: gpu test tier + `bench profile profile=gpu` -> reports/benc
 	    --upgrade --target "$(GPU_SITE)" $(GPU_WHEELS)/*.whl || exit 1; \
 	  export PYTHONPATH="$$PYTHONPATH:$(GPU_SITE)"; \
 	fi; \
-	exec $$py -m bench.profile.gpu_check $(ARGS)
+	exec $$py $(GPU_CHECK) $(ARGS)
 
 gpu-wheels:  ## (with PyPI, after install-test) write .whl/: what gpu-check needs on a GPU machine without network; carry it
 	@test -x $(PY) || { echo "gpu-wheels: $(PY) is missing: run 'make install-test' first"; exit 1; }
 	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
 	$(PY) -m pip wheel -q --no-deps --disable-pip-version-check -w $(GPU_WHEELS) \
 	  $$($(PY) -m pip freeze | grep -iE '^(hydra-core|omegaconf|antlr4-python3-runtime)==')
-	HF_HUB_OFFLINE=1 $(PY) -m bench.profile.gpu_check --tokenizer-cache $(GPU_WHEELS)/hf-hub
+	HF_HUB_OFFLINE=1 $(PY) $(GPU_CHECK) --tokenizer-cache $(GPU_WHEELS)/hf-hub
 	@du -sh $(GPU_WHEELS)

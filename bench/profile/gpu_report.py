@@ -1,29 +1,33 @@
-"""The CUDA sections of reports/benchmarks/profile_gpu.md, rendered from a profile run's files.
+"""The sections of a `bench profile` report that a CUDA run and the config's claims add.
 
-    cuda_sections(repetitions, gpu=..., peak=..., claims=...) -> markdown   recorded rows in, text out
-    render_run(run_dir) -> markdown                                         the same, read from a run folder
+    cuda_facts(device) -> dict                      the GPU a run measured on ({} when not CUDA)
+    gpu_lines(facts) -> markdown lines              `## GPU`: name, capability, memory, CUDA, torch
+    memory_lines(repetitions) -> markdown lines     `## CUDA memory per point`
+    ratio_lines(repetitions, claims) -> lines       each Claim's ratio at every dtype and token budget
 
-A run folder of `bench profile profile=gpu` holds repetitions.csv (every measure of every round),
-summary.json (the matmul peak), manifest.json (the config, whose Claim targets name the ratios to
-show) and gpu.json (written by bench.profile.gpu_check: `bench.profile.cuda.gpu_facts`). So the
-sections can be rebuilt on any machine without a GPU: `python -m bench.profile.gpu_check --report RUN_DIR`.
+bench.profile.targets.render_markdown puts them into every profile report, so `bench profile` on
+CUDA records them whatever the config (configs/profile/gpu.yaml, which `make gpu-check` runs, is
+one such config); each is empty where there is nothing to show (a CPU run, a config without claims).
 
 Sections:
-- the GPU: torch.cuda.get_device_name, capability, memory, CUDA and torch versions, the matmul peak;
+- the GPU: torch.cuda.get_device_name, capability, memory, multiprocessors, CUDA and torch versions
+  (the matmul peak is in the report's Machine section);
 - CUDA memory per measurement point: the model's own peak allocated and reserved MB (weights plus
   what its scoring allocated, bench.profile.cuda.CudaMemory) and the process-wide peaks;
 - ratios: each Claim's pair of systems (tiny : base, tiny : turbo) in pairs/s and memory at every
-  dtype and token budget both were measured at, taken round by round, beside the claim.
+  dtype and token budget both were measured at, taken round by round, beside the claim. A Claim
+  target itself reads one dtype at each system's first budget; the claims' hardware, batch and
+  lengths are unpublished, so the whole range is shown.
+
+Everything is read from the repetition rows (repetitions.csv's rows: round, system, device, dtype,
+batch, max_length, k, query, measure, value), so the sections follow the recorded measurements.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from bench.evaluate.summary import markdown_table
@@ -37,20 +41,15 @@ Row = Mapping[str, Any]
 PointKey = tuple[str, str, str, int]  # system, dtype, batch, max_length
 
 
-def _number(text: str) -> int | None:
-    return int(float(text)) if text not in ("", None) else None
+def cuda_facts(device: str) -> dict[str, object]:
+    """bench.profile.cuda.gpu_facts of the device a run used, or {} for a device that is not CUDA."""
+    if not str(device).startswith("cuda"):
+        return {}
+    import torch
 
+    from bench.profile.cuda import gpu_facts
 
-def read_repetitions(path: Path) -> list[dict[str, Any]]:
-    """repetitions.csv back into rows with numbers where the profile wrote numbers."""
-    with Path(path).open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        row["round"] = int(row["round"])
-        row["max_length"] = _number(row["max_length"])
-        row["k"] = _number(row["k"])
-        row["value"] = float(row["value"])
-    return rows
+    return gpu_facts(torch.device(device))
 
 
 def _throughput_rows(repetitions: Iterable[Row]) -> Iterable[Row]:
@@ -69,6 +68,11 @@ def by_point(repetitions: Iterable[Row]) -> dict[PointKey, dict[str, dict[int, f
 def ratio_by_round(rounds_a: Mapping[int, float], rounds_b: Mapping[int, float]) -> list[float]:
     """a / b for every round both were measured in (a slow spell hits both points of one round)."""
     return [rounds_a[r] / rounds_b[r] for r in sorted(rounds_a) if r in rounds_b and rounds_b[r]]
+
+
+def claims_of(targets: Iterable[Row] | None) -> list[dict[str, Any]]:
+    """The Claim targets among a profile config's `targets:` (DictConfigs or plain dicts)."""
+    return [dict(t) for t in targets or [] if str(t.get("_target_", "")).endswith(".Claim")]
 
 
 def claim_pairs(claims: Iterable[Row]) -> list[dict[str, Any]]:
@@ -96,7 +100,7 @@ def ratio_rows(repetitions: Sequence[Row], claims: Iterable[Row]) -> list[dict[s
             if other is None:
                 continue
             ratios = summarise(ratio_by_round(measures.get(pair["measure"], {}), other.get(pair["measure"], {})))
-            if ratios.n == 0:  # a measure this device does not take (CUDA memory on a CPU)
+            if ratios.n == 0:  # a measure this point did not take
                 continue
             rows.append({**pair, "dtype": dtype, "batch": batch, "max_length": max_length,
                          "ratio": ratios.median, "low": ratios.low, "high": ratios.high, "rounds": ratios.n})
@@ -104,16 +108,21 @@ def ratio_rows(repetitions: Sequence[Row], claims: Iterable[Row]) -> list[dict[s
 
 
 def memory_rows(repetitions: Sequence[Row]) -> list[dict[str, Any]]:
-    """Per throughput point: median pairs/s and the largest of each CUDA memory measure over the rounds."""
+    """Per CUDA throughput point: median pairs/s and the largest of each CUDA memory measure over the rounds.
+
+    Only rows measured on a CUDA device count: a CPU run's peak_mem_mb is a fresh process's resident
+    memory, which the report's CPU memory section shows.
+    """
+    on_cuda = (r for r in repetitions if str(r.get("device", "")).startswith("cuda"))
     rows = []
-    for (system, dtype, batch, max_length), measures in by_point(repetitions).items():
+    for (system, dtype, batch, max_length), measures in by_point(on_cuda).items():
         row: dict[str, Any] = {"system": system, "dtype": dtype, "batch": batch, "max_length": max_length,
                                "pairs_per_s": summarise(list(measures.get("pairs_per_s", {}).values())).median}
         for measure in MEMORY_MEASURES:
             values = measures.get(measure, {}).values()
             row[measure] = max(values) if values else float("nan")
         rows.append(row)
-    return rows
+    return [r for r in rows if not math.isnan(r["peak_mem_mb"])]
 
 
 def _fmt(value: Any, spec: str = "{:.1f}") -> str:
@@ -126,24 +135,23 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
     return markdown_table(headers, rows).split("\n")
 
 
-def gpu_lines(gpu: Mapping[str, Any], peak: Mapping[str, Any]) -> list[str]:
-    flops = peak.get("flops", {})
+def gpu_lines(facts: Mapping[str, Any] | None) -> list[str]:
+    """`## GPU` from cuda_facts; nothing for a run off CUDA."""
+    if not facts:
+        return []
     return [
         "## GPU", "",
-        f"- {gpu.get('name', 'unknown GPU')} (torch.cuda.get_device_name), compute capability "
-        f"{gpu.get('capability', '-')}, {_fmt(gpu.get('memory_mb'), '{:,}')} MB, "
-        f"{gpu.get('multiprocessors', '-')} multiprocessors",
-        f"- torch {gpu.get('torch', '-')}, CUDA {gpu.get('cuda', '-')}",
-        f"- matmul peak ({peak.get('matmul', '-')}, CUDA events): median "
-        f"{_fmt(flops.get('median', float('nan')) / 1e12)} TFLOP/s, measurements "
-        f"{_fmt(flops.get('min', float('nan')) / 1e12)}-{_fmt(flops.get('max', float('nan')) / 1e12)}",
+        f"- {facts.get('name', 'unknown GPU')} (torch.cuda.get_device_name), compute capability "
+        f"{facts.get('capability', '-')}, {_fmt(facts.get('memory_mb'), '{:,}')} MB, "
+        f"{facts.get('multiprocessors', '-')} multiprocessors",
+        f"- torch {facts.get('torch', '-')}, CUDA {facts.get('cuda', '-')}",
         "",
     ]
 
 
 def memory_lines(repetitions: Sequence[Row]) -> list[str]:
-    rows = [r for r in memory_rows(repetitions) if not math.isnan(r["peak_mem_mb"])]
-    if not rows:  # no CUDA memory was measured (a CPU run)
+    rows = memory_rows(repetitions)
+    if not rows:  # no CUDA memory was measured (a CPU run, or memory.enabled=false)
         return []
     lines = ["## CUDA memory per point", "",
              "The model's own peak: its weights plus what its scoring allocated above the start of the "
@@ -167,32 +175,10 @@ def ratio_lines(repetitions: Sequence[Row], claims: Iterable[Row]) -> list[str]:
              "Median of the per-round ratios (range over the rounds); the claims' hardware, batch and lengths "
              "are unpublished.", ""]
     lines += _table(
-        ["ratio", "dtype", "batch", "measured", "rounds", "claimed", "claim"],
+        ["ratio", "dtype", "batch", "max_length", "measured", "rounds", "claimed", "claim"],
         ([f"{r['system']} : {r['versus']} {MEASURE_NAMES.get(r['measure'], r['measure'])}", r["dtype"], r["batch"],
+          r["max_length"],
           f"{_fmt(r['ratio'], '{:.2f}')} ({_fmt(r['low'], '{:.2f}')}-{_fmt(r['high'], '{:.2f}')})", r["rounds"],
           _fmt(r["claimed_ratio"], "~{:g}"), r["claim"]] for r in rows),
     )
     return [*lines, ""]
-
-
-def cuda_sections(
-    repetitions: Sequence[Row], *, gpu: Mapping[str, Any], peak: Mapping[str, Any], claims: Iterable[Row] = ()
-) -> str:
-    """The GPU, CUDA memory per point, and the claim ratios at every dtype and budget, as markdown."""
-    return "\n".join([*gpu_lines(gpu, peak), *memory_lines(repetitions), *ratio_lines(repetitions, claims)])
-
-
-def claims_of(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The Claim targets of a profile config (as manifest.json records it)."""
-    return [dict(t) for t in config.get("targets") or [] if str(t.get("_target_", "")).endswith(".Claim")]
-
-
-def render_run(run_dir: Path) -> str:
-    """cuda_sections from a run folder's repetitions.csv, summary.json, manifest.json and gpu.json."""
-    run_dir = Path(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    gpu_file = run_dir / "gpu.json"
-    gpu = json.loads(gpu_file.read_text()) if gpu_file.is_file() else {"name": manifest["hardware"].get("gpu")}
-    return cuda_sections(read_repetitions(run_dir / "repetitions.csv"), gpu=gpu, peak=summary.get("peak", {}),
-                         claims=claims_of(manifest.get("config", {})))

@@ -3,11 +3,14 @@
     PeakFraction(system, at_least)          achieved FLOP/s / the machine's matmul peak (peak.dtype)
     Speedup(system, baseline, at_least)     pairs/s ratio, taken round by round (both measured in the
                                             same round, so a slow spell hits both); optionally the two
-                                            systems' scores must agree within `scores_within`
+                                            systems' scores must agree within `scores_within`; the
+                                            baseline may run another runtime and be its best batch
+                                            over several systems (`baseline_batch: best`)
     Claim(system, versus, measure, ...)     a measured ratio next to a published claim, no verdict
                                             (the claim's hardware, batch and lengths are unpublished)
 
-`write_report` renders the results and verdicts to <dir>/<name>.md, .json and .csv.
+`write_report` renders the results and verdicts to <dir>/<name>.md, .json and .csv (with the GPU, CUDA
+memory and claim-ratio sections of bench.profile.gpu_report where the run has them).
 """
 
 from __future__ import annotations
@@ -23,15 +26,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bench.evaluate.summary import markdown_table
-from bench.profile import output
+from bench.profile import gpu_report, output
 from bench.profile.stats import summarise
 
 
-def _first_batch(results, system: str, dtype: str, max_length: int) -> str | None:
-    for row in results.rows:
-        if (row["system"], row["dtype"], row["max_length"], row["k"]) == (system, dtype, max_length, None):
-            return row["batch"]
+def _first_batch(results, system: str, dtype: str, max_length: int, runtime: str = "torch") -> str | None:
+    for row in _throughput_rows(results, system, dtype, max_length, runtime):
+        return row["batch"]
     return None
+
+
+def _throughput_rows(results, system: str, dtype: str, max_length: int, runtime: str) -> list[dict[str, Any]]:
+    """The system's throughput rows at (runtime, dtype, max_length); rows without a runtime are PyTorch's."""
+    return [row for row in results.rows
+            if (row["system"], row.get("runtime") or "torch", row["dtype"], row["max_length"], row["k"])
+            == (system, runtime, dtype, max_length, None)]
 
 
 def _ratio_by_round(results, measure: str, a: dict, b: dict) -> list[float]:
@@ -52,10 +61,12 @@ class PeakFraction:
     dtype: str = "float32"
     max_length: int = 512
     name: str | None = None
+    runtime: str = "torch"
 
     def check(self, results) -> dict[str, Any]:
-        batch = _first_batch(results, self.system, self.dtype, self.max_length)
-        key = {"system": self.system, "dtype": self.dtype, "batch": batch, "max_length": self.max_length, "k": None}
+        batch = _first_batch(results, self.system, self.dtype, self.max_length, self.runtime)
+        key = {"system": self.system, "runtime": self.runtime, "dtype": self.dtype, "batch": batch,
+               "max_length": self.max_length, "k": None}
         fractions = summarise(list(results.values("peak_fraction", **key).values()))
         achieved = summarise(list(results.values("flops_per_s", **key).values()))
         peak = results.peak.get("flops", {})
@@ -80,46 +91,82 @@ class PeakFraction:
 @dataclass
 class Speedup:
     system: str
-    baseline: str
+    #: one system, or several: with baseline_batch "best" the best point over all of them
+    baseline: str | list[str]
     at_least: float
     dtype: str = "float32"
     max_length: int = 512
     scores_within: float | None = None
     name: str | None = None
+    #: the runtime `system` is measured under, and the baseline's (null: the same)
+    runtime: str = "torch"
+    baseline_runtime: str | None = None
+    #: "first": each baseline system's first batch knob; "best": the baseline point (system, batch) with the
+    #: highest median pairs/s
+    baseline_batch: str = "first"
+
+    def _baseline(self, results) -> dict[str, Any]:
+        """The key of the baseline point (system, runtime, dtype, batch, max_length)."""
+        runtime = self.baseline_runtime or self.runtime
+        systems = [self.baseline] if isinstance(self.baseline, str) else list(self.baseline)
+        if self.baseline_batch not in ("first", "best"):
+            raise ValueError(f"Speedup.baseline_batch must be first or best, got {self.baseline_batch!r}")
+        candidates = [row for system in systems
+                      for row in _throughput_rows(results, system, self.dtype, self.max_length, runtime)]
+        if self.baseline_batch == "best" and candidates:
+            chosen = max(candidates, key=lambda row: _number(row.get("pairs_per_s")))
+        else:
+            chosen = candidates[0] if candidates else {"system": systems[0], "batch": None}
+        return {"system": chosen["system"], "runtime": runtime, "dtype": self.dtype, "batch": chosen["batch"],
+                "max_length": self.max_length, "k": None}
 
     def check(self, results) -> dict[str, Any]:
-        key = {"dtype": self.dtype, "max_length": self.max_length, "k": None}
-        a = {**key, "system": self.system, "batch": _first_batch(results, self.system, self.dtype, self.max_length)}
-        b = {**key, "system": self.baseline,
-             "batch": _first_batch(results, self.baseline, self.dtype, self.max_length)}
+        a = {"system": self.system, "runtime": self.runtime, "dtype": self.dtype, "max_length": self.max_length,
+             "k": None, "batch": _first_batch(results, self.system, self.dtype, self.max_length, self.runtime)}
+        b = self._baseline(results)
         ratios = summarise(_ratio_by_round(results, "pairs_per_s", a, b))
         verdict = _verdict(ratios.median, self.at_least)
         detail = (
-            f"{self.system} (batch {a['batch']}) / {self.baseline} (batch {b['batch']}) pairs/s, round by round: "
+            f"{_describe(a)} / {_describe(b)} pairs/s, round by round: "
             f"median {ratios.median:.2f}x, rounds {ratios.low:.2f}-{ratios.high:.2f}x over {ratios.n} rounds"
         )
         out: dict[str, Any] = {}
         if self.scores_within is not None:
-            mine = results.scores.get((self.system, self.dtype, a["batch"], self.max_length))
-            theirs = results.scores.get((self.baseline, self.dtype, b["batch"], self.max_length))
-            if mine is None or theirs is None:
-                verdict, diff = "NOT MEASURED", float("nan")
-            else:
-                both = ~np.isnan(mine) & ~np.isnan(theirs)
-                diff = float(np.max(np.abs(mine[both] - theirs[both]))) if both.any() else float("nan")
-                if not diff <= self.scores_within and verdict == "PASS":
-                    verdict = "MISS"
+            verdict, diff = self._scores_verdict(results, a, b, verdict)
             detail += f"; largest score difference {diff:.2e} (allowed {self.scores_within:g})"
             out["max_abs_score_diff"] = diff
         if verdict == "MISS" and ratios.median < self.at_least:
             detail += f"; short of {self.at_least:g}x by {self.at_least - ratios.median:.2f}x"
         return {
-            "name": self.name or f"{self.system} vs {self.baseline}",
+            "name": self.name or f"{self.system} vs {b['system']}",
             "kind": "speedup", "target": f">= {self.at_least:g}x"
             + (f", scores within {self.scores_within:g}" if self.scores_within is not None else ""),
             "measured": ratios.median, "measured_text": f"{ratios.median:.2f}x", "verdict": verdict,
             "detail": detail, "spread": ratios.as_dict(), **out,
         }
+
+
+    def _scores_verdict(self, results, a: dict, b: dict, verdict: str) -> tuple[str, float]:
+        """The verdict once the two points' scores are compared, and their largest difference."""
+        mine, theirs = (results.scores.get((x["system"], x["runtime"], x["dtype"], x["batch"], x["max_length"]))
+                        for x in (a, b))
+        if mine is None or theirs is None:
+            return "NOT MEASURED", float("nan")
+        both = ~np.isnan(mine) & ~np.isnan(theirs)
+        diff = float(np.max(np.abs(mine[both] - theirs[both]))) if both.any() else float("nan")
+        if not diff <= (self.scores_within or 0.0) and verdict == "PASS":
+            verdict = "MISS"
+        return verdict, diff
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not math.isnan(float(value)) else float("-inf")
+
+
+def _describe(point: dict[str, Any]) -> str:
+    """"jina-tiny (batch tok1024)", or "jina-tiny onnxruntime (batch 8)" under a runtime other than torch."""
+    runtime = f" {point['runtime']}" if point.get("runtime") not in (None, "torch") else ""
+    return f"{point['system']}{runtime} (batch {point['batch']})"
 
 
 @dataclass
@@ -135,11 +182,14 @@ class Claim:
     dtype: str = "float32"
     max_length: int = 512
     name: str | None = None
+    runtime: str = "torch"
 
     def check(self, results) -> dict[str, Any]:
-        key = {"dtype": self.dtype, "max_length": self.max_length, "k": None}
-        a = {**key, "system": self.system, "batch": _first_batch(results, self.system, self.dtype, self.max_length)}
-        b = {**key, "system": self.versus, "batch": _first_batch(results, self.versus, self.dtype, self.max_length)}
+        key = {"runtime": self.runtime, "dtype": self.dtype, "max_length": self.max_length, "k": None}
+        a = {**key, "system": self.system,
+             "batch": _first_batch(results, self.system, self.dtype, self.max_length, self.runtime)}
+        b = {**key, "system": self.versus,
+             "batch": _first_batch(results, self.versus, self.dtype, self.max_length, self.runtime)}
         ratios = summarise(_ratio_by_round(results, self.measure, a, b))
         what = "pairs/s" if self.measure == "pairs_per_s" else "peak memory"
         if math.isnan(ratios.median):
@@ -183,16 +233,22 @@ def render_markdown(cfg: DictConfig, results, name: str, hardware: dict, version
     """The report: what it is, the machine and workload, the verdicts, the tables, the systems."""
     command = cfg.report.get("command") or f"bench profile profile={name.removeprefix('profile_')}"
     lines = [
-        *_head(cfg, command), *_machine(results, hardware, versions), *_workload(cfg, results),
+        *_head(cfg, command), *_machine(results, hardware, versions), *gpu_report.gpu_lines(hardware.get("cuda")),
+        *_workload(cfg, results),
         *_section("Targets", ["check", "target", "measured", "verdict", "how"], _target_rows(results)),
         *_throughput(results),
-        *_section("Model load", ["model", "dtype", "load s (this process)", "parameters"], _load_rows(results)),
+        *_section("Model load", ["model", "runtime", "dtype", "load s (this process)", "parameters",
+                                 "ONNX export: cache, max |score diff| from PyTorch on its probe pairs"],
+                  _load_rows(results)),
         *_section("Memory (CPU: fresh subprocess per model)",
-                  ["system", "dtype", "batch", "max_length", "pairs", "peak MB above baseline", "after load MB",
-                   "load s (fresh process)"], _memory_rows(results)),
-        *_section("Ranking agreement with float32",
-                  ["system", "dtype", "max_length", "queries", "Kendall tau (mean)", "tau (min)", "nDCG@10 float32",
-                   "nDCG@10", "change", "max |score diff|"], _agreement_rows(results)),
+                  ["system", "runtime", "dtype", "batch", "max_length", "pairs", "peak MB above baseline",
+                   "after load MB", "load s (fresh process)"], _memory_rows(results)),
+        *gpu_report.memory_lines(results.repetitions),
+        *gpu_report.ratio_lines(results.repetitions, gpu_report.claims_of(cfg.get("targets"))),
+        *_section("Ranking agreement with PyTorch float32",
+                  ["system", "runtime", "dtype", "batch", "reference", "max_length", "queries", "Kendall tau (mean)",
+                   "tau (min)", "nDCG@10 reference", "nDCG@10", "change", "max |score diff|"],
+                  _agreement_rows(results)),
         *_section("Where the time goes (torch.profiler, one untimed pass; shares of operator self time)",
                   ["system", "dtype", "batch", "max_length", "groups", "top operators"], _op_rows(results)),
         *_systems(results), *_skipped(results),
@@ -261,16 +317,25 @@ def _throughput(results) -> list[str]:
 
 
 def _load_rows(results) -> list[list[object]]:
-    return [[x["model"], x["dtype"], _num(x["load_s"]), f"{x['params']:,}"] for x in results.loads]
+    return [[x["model"], x.get("runtime", "torch"), x["dtype"], _num(x["load_s"]), f"{x['params']:,}",
+             _export_text(x.get("onnx"))] for x in results.loads]
+
+
+def _export_text(onnx: dict[str, Any] | None) -> str:
+    if not onnx:
+        return "-"
+    return f"{onnx.get('export_cache')}, {_num(onnx.get('verification_max_abs_diff'), '{:.2e}')}"
 
 
 def _memory_rows(results) -> list[list[object]]:
-    return [[m["system"], m["dtype"], m["batch"], m["max_length"], m["pairs"], _num(m["peak_mem_mb"], "{:.1f}"),
-             _num(m["after_load_mb"], "{:.1f}"), _num(m["load_s"])] for m in results.memory]
+    return [[m["system"], m.get("runtime", "torch"), m["dtype"], m["batch"], m["max_length"], m["pairs"],
+             _num(m["peak_mem_mb"], "{:.1f}"), _num(m["after_load_mb"], "{:.1f}"), _num(m["load_s"])]
+            for m in results.memory]
 
 
 def _agreement_rows(results) -> list[list[object]]:
-    return [[a["system"], a["dtype"], a["max_length"], a["queries"], _num(a.get("kendall_tau_mean"), "{:.4f}"),
+    return [[a["system"], a.get("runtime", "torch"), a["dtype"], a["batch"], a["reference"], a["max_length"],
+             a["queries"], _num(a.get("kendall_tau_mean"), "{:.4f}"),
              _num(a.get("kendall_tau_min"), "{:.4f}"), _num(a.get("ndcg10_reference"), "{:.4f}"),
              _num(a.get("ndcg10"), "{:.4f}"), _num(a.get("ndcg10_change"), "{:+.4f}"),
              _num(a.get("max_abs_score_diff"), "{:.2e}")] for a in results.agreement]
@@ -315,6 +380,8 @@ def write_report(cfg: DictConfig, results, folder: Path, name: str, *, table: st
 
     folder.mkdir(parents=True, exist_ok=True)
     info, versions = hardware(), package_versions()
+    if cuda := gpu_report.cuda_facts(results.device):  # the GPU's capability, SMs, CUDA version
+        info["cuda"] = cuda
     md = folder / f"{name}.md"
     md.write_text(render_markdown(cfg, results, name, info, versions) + "\n", encoding="utf-8")
     js = folder / f"{name}.json"

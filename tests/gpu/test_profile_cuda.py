@@ -52,7 +52,8 @@ def test_gpu_facts_name_the_device(cuda):
 def test_smoke_profile_runs_on_cuda_in_float16(tmp_path):
     cfg = compose_profile("profile=smoke", "device=cuda", "repetitions=1", "plots=false",
                           "sweep.dtype=[float32,float16]", "sweep.max_length=[64]", "sweep.k=[4]",
-                          "peak.dtype=float16", "peak.size=1024")
+                          "peak.dtype=float16", "peak.size=1024", f"report.dir={tmp_path / 'report'}",
+                          "report.name=smoke_cuda")
     results = run(cfg, tmp_path)
     rows = [r for r in results.rows if r["k"] is None]
     assert {r["dtype"] for r in rows} == {"float32", "float16"}
@@ -63,3 +64,6 @@ def test_smoke_profile_runs_on_cuda_in_float16(tmp_path):
     assert {"peak_mem_mb", "peak_reserved_mb", "process_peak_mb", "peak_flops"} <= measures
     assert {a["dtype"] for a in results.agreement} == {"float16"}
     assert "float16" in results.peak["matmul"]
+    report = (tmp_path / "report" / "smoke_cuda.md").read_text()  # any CUDA run's report records the GPU and memory
+    assert f"## GPU\n\n- {torch.cuda.get_device_name()} (torch.cuda.get_device_name)" in report
+    assert "## CUDA memory per point" in report

