@@ -39,8 +39,8 @@ test: install-test  ## the test suite (a `slow` tier runs when ../shared exists)
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-lint: install-test  ## ruff over the package and tests (rules in pyproject.toml; ruff comes with the test extras)
-	$(VENV)/bin/ruff check bench tests
+lint: install-test  ## ruff over the package, tests and the benchmark scripts (rules in pyproject.toml; ruff comes with the test extras)
+	$(VENV)/bin/ruff check bench tests reports/benchmarks
 
 clean:  ## remove the virtual environment and Hydra outputs
 	rm -rf $(VENV) outputs multirun

@@ -33,7 +33,6 @@ import gc
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -52,6 +51,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a file from anywhere: the package is the repository's
     sys.path.insert(0, str(REPO))
+
+from bench.paths import CONFIG_DIR, REPO_ROOT  # noqa: E402 - after the path set-up above
+from bench.profile.stats import median  # noqa: E402
 
 DEFAULT_SIZES = "10000,100000,1000000"
 DEFAULT_QUERIES = "100,1000,10000"
@@ -494,7 +496,7 @@ class Bench:
         env = dict(os.environ, BENCH_CACHE=str(cache), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                    OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                    TRANSFORMERS_VERBOSITY="error", PYTHONPATH=os.pathsep.join(
-                       [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+                       [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
         log_path = self.logs / f"{self.calls:03d}-{stage}.log"
         say(f"  {stage} {label}".rstrip())
         started = time.perf_counter()
@@ -552,11 +554,26 @@ def build_encoder(folder: Path) -> Path:
     return folder / "st"
 
 
-def reranker_node(name: str) -> dict[str, Any]:
+def reranker_nodes(names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Options of the `reranker` config group (configs/reranker/<name>.yaml), composed by Hydra as
+    `bench` composes them, interpolations such as ${device} unresolved: a model's facts (`facts:`)
+    and settings (max_length, batch_size, token_budget) have that one source. `names=None`: every
+    option that selects a reranker (all but `none`)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    node = OmegaConf.load(REPO / "configs" / "reranker" / f"{name}.yaml")[name]
-    return OmegaConf.to_container(node, resolve=False)  # type: ignore[return-value]
+    from bench.errors import InputError, did_you_mean
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        known = [o for o in GlobalHydra.instance().config_loader().get_group_options("reranker") if o != "none"]
+        wanted = sorted(known) if names is None else names
+        for name in wanted:
+            if name not in known:
+                raise InputError(f"unknown reranker {name!r}: the `reranker` config group (configs/reranker/) has "
+                                 f"no such option.{did_you_mean(name, known)} Known: {', '.join(known)}")
+        group = compose(config_name=None, overrides=[f"+reranker=[{','.join(wanted)}]"]).reranker
+    return {name: OmegaConf.to_container(group[name], resolve=False) for name in wanted}  # type: ignore[misc]
 
 
 def slope(xs: list[float], ys: list[float]) -> float | None:
@@ -665,7 +682,6 @@ def measure_threads(bench: Bench, checkpoint: Path, pairs_path: Path, node: dict
 def measure_zoo(bench: Bench, size: dict[str, Any]) -> dict[str, Any]:
     """Each zoo cross-encoder (random weights) on the same BM25 pairs; all-MiniLM-L6-v2 encoding speed."""
     from bench.data.sources import local
-    from bench.profile.systems import reranker_group_facts
 
     args = bench.args
     out: dict[str, Any] = {"models": {}, "minilm": None}
@@ -689,9 +705,9 @@ def measure_zoo(bench: Bench, size: dict[str, Any]) -> dict[str, Any]:
         say(f"zoo: {len(ZOO)} cross-encoders with random weights, {args.zoo_pairs} pairs each")
         from bench.profile.architectures import random_checkpoint
 
-        for name in ZOO:
-            folder = random_checkpoint(reranker_group_facts(name), bench.workdir / "zoo" / name, seed=0)
-            spec = {"name": name, "checkpoint": str(folder), "node": reranker_node(name),
+        for name, node in reranker_nodes(ZOO).items():
+            folder = random_checkpoint(node["facts"], bench.workdir / "zoo" / name, seed=0)
+            spec = {"name": name, "checkpoint": str(folder), "node": node,
                     "pairs_path": str(pairs_path), "pairs": args.zoo_pairs}
             out["models"][name] = bench.run("zoo", spec, label=name)
             shutil.rmtree(folder, ignore_errors=True)
@@ -815,64 +831,71 @@ def _all_stage_rows(sizes: list[dict[str, Any]]) -> list[StageRow]:
     return rows
 
 
-def zoo_plan(sizes, zoo, datasets, tiny_rate, tiny_tokens, minilm) -> dict[str, Any]:
-    """Pairs, CPU core-hours at this machine's measured rates, GPU-hour ESTIMATES, caches, workers."""
+def zoo_plan(zoo: dict[str, Any], datasets: list[dict[str, Any]], tiny_rate: float | None, tiny_tokens: float | None,
+             minilm: dict[str, Any] | None, nodes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Pairs, CPU core-hours at this machine's measured rates, GPU-hour ESTIMATES, caches, workers.
+
+    `nodes`: every reranker option (`reranker_nodes()`); each model's shape and size come from its facts.
+    """
     from bench.profile.flops import Shape, pair_flops
-    from bench.profile.systems import reranker_group_facts
 
     test = [ds for ds in datasets if ds["split"] == "test"]
     queries = sum(ds["queries"] for ds in test)
     pairs = queries * TOP_K
     documents = sum(ds["documents"] for ds in test if ds["name"] != "climate-fever")  # shares FEVER's corpus
-    tiny_shape = Shape.from_facts(reranker_group_facts("jina-tiny")["shape"])
     tokens = round(tiny_tokens) if tiny_tokens else 200
-    tiny_flops = pair_flops(tiny_shape, tokens)
+    tiny_flops = pair_flops(Shape.from_facts(nodes["jina-tiny"]["facts"]["shape"]), tokens)
+    measured = zoo.get("models") or {}
     models = []
-    names = sorted(p.stem for p in (REPO / "configs" / "reranker").glob("*.yaml") if p.stem != "none")
-    for name in names:
-        node = reranker_node(name)
-        facts = node.get("facts") or {}
-        entry: dict[str, Any] = {"name": name, "model": facts.get("model") or node.get("model"),
-                                 "params": facts.get("params"), "architecture": facts.get("architecture")}
-        shape = facts.get("shape") or {}
-        assumed = ""
-        if name == "jina-base" and shape:
-            shape = {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072, "vocab": 61056,
-                     "attention": "alibi", "feed_forward": "geglu", **shape}
-            assumed = "shape beyond layers x hidden assumed (jina-bert-base: 12 heads, intermediate 3072, GEGLU)"
-        measured = (zoo.get("models") or {}).get(name)
-        if name == "biencoder":
-            if minilm:
-                flops = pair_flops(Shape(layers=6, hidden=384, heads=12, intermediate=1536, vocab=30522),
-                                   round(minilm["mean_tokens"]))
-                entry.update(kind="bi-encoder: one document encoding per pair (query encodings negligible)",
-                             flops=flops, cpu_rate=minilm["docs_per_s"], rate_source="measured (all-MiniLM-L6-v2)")
-            else:
-                entry.update(kind="bi-encoder", flops=None, cpu_rate=None, rate_source="not measured")
-        elif shape and {"layers", "hidden", "heads", "intermediate", "vocab"} <= set(shape):
-            model_shape = Shape.from_facts(shape)
-            flops = pair_flops(model_shape, tokens)
-            entry["flops"] = flops
-            if measured:
-                entry.update(cpu_rate=measured["pairs_per_s"], rate_source="measured (random weights)")
-            elif tiny_rate:
-                entry.update(cpu_rate=tiny_rate * tiny_flops / flops,
-                             rate_source="scaled from jina-tiny by FLOPs per pair")
-            if assumed:
-                entry["note"] = assumed
-            entry["kind"] = "cross-encoder" + (" (API-only: the CPU/GPU cost is what self-hosting would take)"
-                                               if node.get("_target_", "").endswith("ApiReranker") else "")
-        else:
-            entry.update(kind="API, architecture not published", flops=None, cpu_rate=None,
-                         rate_source="not estimable")
-        if entry.get("cpu_rate"):
-            entry["core_hours"] = pairs / entry["cpu_rate"] / 3600
-            entry["workers_12h"] = math.ceil(entry["core_hours"] / OVERNIGHT_HOURS)
-        if entry.get("flops"):
-            entry["gpu_hours"] = {gpu: pairs * entry["flops"] / (peak * GPU_MFU) / 3600
-                                  for gpu, peak in GPU_PEAK.items()}
-        models.append(entry)
+    for name in sorted(nodes):
+        entry = _plan_entry(name, nodes[name], tokens=tokens, measured=measured.get(name), minilm=minilm,
+                            tiny_rate=tiny_rate, tiny_flops=tiny_flops)
+        models.append(_with_costs(entry, pairs))
     return {"queries": queries, "pairs": pairs, "tokens": tokens, "documents": documents, "models": models}
+
+
+#: the facts of `shape` that `bench.profile.flops.Shape` needs
+SHAPE_KEYS = frozenset({"layers", "hidden", "heads", "intermediate", "vocab"})
+
+
+def _plan_entry(name: str, node: dict[str, Any], *, tokens: int, measured: dict[str, Any] | None,
+                minilm: dict[str, Any] | None, tiny_rate: float | None, tiny_flops: float) -> dict[str, Any]:
+    """One reranker's FLOPs per pair and CPU rate: measured, scaled from jina-tiny, or not estimable."""
+    from bench.profile.flops import Shape, pair_flops
+
+    facts = node.get("facts") or {}
+    entry: dict[str, Any] = {"name": name, "model": facts.get("model") or node.get("model"),
+                             "params": facts.get("params"), "architecture": facts.get("architecture")}
+    shape = facts.get("shape") or {}
+    if facts.get("kind") == "bi-encoder":
+        if minilm:
+            entry.update(kind="bi-encoder: one document encoding per pair (query encodings negligible)",
+                         flops=pair_flops_minilm(minilm), cpu_rate=minilm["docs_per_s"],
+                         rate_source="measured (all-MiniLM-L6-v2)")
+        else:
+            entry.update(kind="bi-encoder", flops=None, cpu_rate=None, rate_source="not measured")
+    elif set(shape) >= SHAPE_KEYS:
+        entry["flops"] = flops = pair_flops(Shape.from_facts(shape), tokens)
+        if measured:
+            entry.update(cpu_rate=measured["pairs_per_s"], rate_source="measured (random weights)")
+        elif tiny_rate:
+            entry.update(cpu_rate=tiny_rate * tiny_flops / flops, rate_source="scaled from jina-tiny by FLOPs per pair")
+        entry["kind"] = "cross-encoder" + (" (API-only: the CPU/GPU cost is what self-hosting would take)"
+                                           if node.get("_target_", "").endswith("ApiReranker") else "")
+    else:
+        entry.update(kind="API, architecture not published", flops=None, cpu_rate=None,
+                     rate_source="not estimable")
+    return entry
+
+
+def _with_costs(entry: dict[str, Any], pairs: int) -> dict[str, Any]:
+    """The entry with CPU core-hours and single-thread workers for an overnight run, and GPU-hour ESTIMATES."""
+    if entry.get("cpu_rate"):
+        entry["core_hours"] = pairs / entry["cpu_rate"] / 3600
+        entry["workers_12h"] = math.ceil(entry["core_hours"] / OVERNIGHT_HOURS)
+    if entry.get("flops"):
+        entry["gpu_hours"] = {gpu: pairs * entry["flops"] / (peak * GPU_MFU) / 3600 for gpu, peak in GPU_PEAK.items()}
+    return entry
 
 
 def beir_datasets() -> list[dict[str, Any]]:
@@ -880,7 +903,7 @@ def beir_datasets() -> list[dict[str, Any]]:
     from omegaconf import OmegaConf
 
     out = []
-    for path in sorted((REPO / "configs" / "dataset").glob("*.yaml")):
+    for path in sorted((CONFIG_DIR / "dataset").glob("*.yaml")):
         node = OmegaConf.load(path)
         if node.get("_target_") != "bench.data.sources.beir":
             continue
@@ -898,16 +921,33 @@ def beir_datasets() -> list[dict[str, Any]]:
 
 def render(raw: dict[str, Any]) -> str:
     """The markdown report from the raw record `main` gathers (or `--render-from` reads back)."""
-    from bench.data.synthetic import FORMAT
-
     args = argparse.Namespace(**raw["args"])
-    sizes, shard, zoo, machine = raw["sizes"], raw["shard"], raw["zoo"], raw["machine"]
-    failures = raw["failures"]
+    sizes, shard, zoo = raw["sizes"], raw["shard"], raw["zoo"]
+    nodes = reranker_nodes()
     rows = stage_rows(sizes, args.stage_list)
-    argv = raw["argv"]
-    command = "python reports/benchmarks/scale.py" + ("" if not argv else " " + " ".join(shlex.quote(a) for a in argv))
     lines: list[str] = []
     add = lines.append
+    add_header(add, raw, args, nodes)
+    add_failures(add, raw["failures"])
+    add_findings(add, raw, rows)
+    add_stages(add, sizes, rows)
+    add_growth(add, sizes, rows)
+    if shard:
+        add_sharding(add, shard)
+    add_zoo(add, zoo, nodes)
+    add_plan(add, sizes, zoo, shard, nodes, cores=int(raw["machine"]["cores"] or 1), threads=raw.get("threads"))
+    add_threads(add, raw.get("threads"))
+    add_raw(add, sizes)
+    add_notes(add, args)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def add_header(add, raw: dict[str, Any], args: argparse.Namespace, nodes: dict[str, dict[str, Any]]) -> None:
+    """The title, the command that regenerates the page, and how and on what it was measured."""
+    from bench.data.synthetic import FORMAT
+
+    machine, argv = raw["machine"], raw["argv"]
+    command = "python reports/benchmarks/scale.py" + ("" if not argv else " " + " ".join(shlex.quote(a) for a in argv))
     add("# Scale benchmark: every stage from 10k to 1M documents, and the cost of the zoo on full BEIR\n")
     add(f"Regenerate with (from the repository root; this run took {raw['duration_s'] / 60:.0f} minutes):\n")
     add(f"```bash\n{command}\n```\n")
@@ -936,8 +976,10 @@ def render(raw: dict[str, Any]) -> str:
         f"all-MiniLM-L6-v2's WordPiece tokenizer, max_seq_length {ENCODER['max_seq_length']}) + mean pooling, "
         f"saved as a sentence-transformers folder; `Dense(model=<folder>, shard_documents="
         f"{args.dense_shard_documents}, cache=True)` with a fresh (cold) cache")
-    add("- reranker: jina-reranker-v1-tiny-en's architecture (JinaBERT, 4 x 384, GEGLU, ALiBi; "
-        "33,046,273 parameters) with random weights from `configs/reranker/jina-tiny.yaml`'s facts "
+    tiny = nodes["jina-tiny"]["facts"]
+    add(f"- reranker: {tiny['model'].rsplit('/', 1)[-1]}'s architecture (JinaBERT, {tiny['shape']['layers']} x "
+        f"{tiny['shape']['hidden']}, GEGLU, ALiBi; {tiny['params']:,} parameters) with random weights from "
+        "`configs/reranker/jina-tiny.yaml`'s facts "
         "(`bench.profile.architectures.random_checkpoint`), through `CrossEncoderReranker` and "
         "`bench.rerank.scoring.score_candidates` (cache off), float32, token budget auto (2048 on CPU)")
     add("- time: wall-clock seconds of the stage alone, in a fresh interpreter per stage (dataset loading "
@@ -945,15 +987,19 @@ def render(raw: dict[str, Any]) -> str:
         "(VmHWM reset at its start) and its rise over the RSS at the start of the stage (which already "
         "holds the loaded dataset)")
     add("")
-    if failures:
-        add("**Failures** (the affected cells show –):\n")
-        for f in failures:
-            add(f"- {f}")
-        add("")
 
-    add_findings(add, raw, rows)
 
-    # ---- stage table
+def add_failures(add, failures: list[str]) -> None:
+    if not failures:
+        return
+    add("**Failures** (the affected cells show –):\n")
+    for f in failures:
+        add(f"- {f}")
+    add("")
+
+
+def add_stages(add, sizes: list[dict[str, Any]], rows: list[StageRow]) -> None:
+    """Every stage at every size; then each size's data, index size and nDCG@10."""
     add("## Stages per size\n")
     add("`≈` marks a time extrapolated linearly from the measured part of the work (column *work measured*); "
         "everything else is measured in full.\n")
@@ -978,157 +1024,167 @@ def render(raw: dict[str, Any]) -> str:
                "BM25 nDCG@10 (searched queries)", "nDCG@10 in evaluate", "rerank tokens/pair"], extra))
     add("")
 
-    # ---- exponents
+
+def add_growth(add, sizes: list[dict[str, Any]], rows: list[StageRow]) -> None:
+    """Each stage's growth exponent of time and memory with collection size, overall and per step."""
     add("## Growth with collection size\n")
     add("Least-squares slope of log(value) against log(documents) over the sizes measured. Queries grow "
         "with documents here (x10 per step), so a stage whose work is queries x documents (exhaustive search) "
         "has an exponent near 2, per-document work near 1, fixed work (reranking 200 pairs) near 0. "
         "Times include the extrapolated values marked above. Memory: the stage's rise over its starting RSS "
         "(load: over the interpreter's RSS after imports).\n")
-    exp_rows = []
     by_stage: dict[str, list[StageRow]] = {}
     for r in rows:
         by_stage.setdefault(r.stage, []).append(r)
-    size_list = [s["documents"] for s in sizes]
+    exp_rows = []
     for name, group in by_stage.items():
         xs = [r.documents for r in group]
         t = slope(xs, [r.seconds or 0 for r in group])
         m = slope(xs, [max(r.rise_mb or 0, 0) for r in group])
-        steps = []
-        for a, b in zip(group, group[1:], strict=False):
-            s = slope([a.documents, b.documents], [a.seconds or 0, b.seconds or 0])
-            steps.append(fmt(s) if s is not None else "–")
+        steps = [slope([a.documents, b.documents], [a.seconds or 0, b.seconds or 0])
+                 for a, b in zip(group, group[1:], strict=False)]
         exp_rows.append([name, fmt(t) if t is not None else "–", fmt(m) if m is not None else "–",
-                         " / ".join(steps) or "–"])
+                         " / ".join(fmt(s) if s is not None else "–" for s in steps) or "–"])
+    size_list = [s["documents"] for s in sizes]
     add(table(["stage", "time exponent", "memory exponent", "time exponent per step " +
                " / ".join(f"{a:,}->{b:,}" for a, b in zip(size_list, size_list[1:], strict=False))], exp_rows))
     add("\nMemory rises below ~20 MB are within the allocator's and the interpreter's noise, so their "
         "exponents say little (e.g. evaluation, reranking a fixed number of pairs).\n")
 
-    # ---- sharding
-    if shard:
-        add(f"## Sharding and resume ({shard['documents']:,} documents)\n")
-        add(f"Each variant in a fresh interpreter with its own empty cache, {shard['repeats']} repetitions, the "
-            "order of the two variants alternating between repetitions; *cold* computes and writes every shard "
-            "(atomic entry, sha256, read back memory-mapped), *warm* is a second run over the full cache "
-            "(the resume path: every shard verified and reused, nothing computed).\n")
-        shard_rows = []
-        ratios: dict[str, list[float]] = {}
-        cpu_ratios: dict[str, list[float]] = {}
-        for unit, label in (("dense", f"dense encoding, {shard['documents']:,} docs"),
-                            ("rerank", f"rerank {shard['rerank_queries']} queries x {shard['rerank_depth']} docs")):
-            if not any(shard[unit].values()):
-                continue  # not measured (--stages)
-            for name in ("sharded", "one shard"):
-                results = [r for r in shard[unit][name] if r]
-                cold = [r["phases"]["cold"]["seconds"] for r in results]
-                warm = [r["phases"]["warm"]["seconds"] for r in results]
-                counts = results[0]["cold_shards"]["total"] if results else "–"
-                size_note = (f"shard.documents={results[0]['shard_documents']:,}" if unit == "dense" and results
-                             else f"shard.queries={results[0]['shard_queries']}" if results else "")
-                store = [r["cold_store"]["total_s"] for r in results if "cold_store" in r]
-                cpu = [r["phases"]["cold"].get("cpu_s") for r in results if r["phases"]["cold"].get("cpu_s")]
-                faults = [r["phases"]["cold"].get("minor_faults") for r in results
-                          if r["phases"]["cold"].get("minor_faults") is not None]
-                shard_rows.append([label, f"{name} ({size_note}, {counts} shards)",
-                                   ", ".join(fmt(c) for c in cold), fmt(statistics.median(cold)) if cold else "–",
-                                   fmt(statistics.median(cpu)) if cpu else "–",
-                                   f"{statistics.median(faults):,.0f}" if faults else "–",
-                                   fmt(statistics.median(store), 3) if store else "–",
-                                   ", ".join(fmt(w, 3) for w in warm), fmt(statistics.median(warm), 3) if warm else "–",
-                                   fmt(max((r["phases"]["cold"]["rise_mb"] for r in results), default=None), 0)])
-            pairs = [(a, b) for a, b in zip(shard[unit]["sharded"], shard[unit]["one shard"], strict=True) if a and b]
-            per_rep = [a["phases"]["cold"]["seconds"] / b["phases"]["cold"]["seconds"] for a, b in pairs]
-            ratios[unit] = per_rep
-            cpu_ratios[unit] = [a["phases"]["cold"]["cpu_s"] / b["phases"]["cold"]["cpu_s"] for a, b in pairs
-                                if a["phases"]["cold"].get("cpu_s") and b["phases"]["cold"].get("cpu_s")]
-        add(table(["unit", "variant", "cold s (per repetition)", "cold median s", "cold CPU median s",
-                   "cold minor page faults", "cold: in the shard store, median s", "warm s (per repetition)",
-                   "warm median s", "cold peak rise MB"], shard_rows, "lllrrrrlrr"))
-        add("")
-        verdict_rows = []
-        for unit, per_rep in ratios.items():
-            med = statistics.median(per_rep) if per_rep else None
-            verdict = "–" if med is None else ("meets" if med <= SHARD_TARGET else "misses")
-            cpu = cpu_ratios.get(unit) or []
-            verdict_rows.append([unit, ", ".join(f"{x:.3f}" for x in per_rep), fmt(med, 3),
-                                 ", ".join(f"{x:.3f}" for x in cpu) or "–",
-                                 fmt(statistics.median(cpu), 3) if cpu else "–",
-                                 f"{verdict} the target (sharded at most {100 * (SHARD_TARGET - 1):.0f}% slower, "
-                                 "wall time)"])
-        add(table(["unit", "sharded / one shard wall time, per repetition", "median ratio",
-                   "CPU time ratio, per repetition", "median CPU ratio", "verdict"], verdict_rows, "llrlrl"))
-        rerank_results = [r for r in shard["rerank"]["sharded"] if r]
-        if rerank_results:
-            r = rerank_results[0]
-            per_pair = r["cache_bytes"] / r["pairs"]
-            add(f"\nScore cache on disk for the sharded variant: {r['cache_bytes']:,} bytes for {r['pairs']} pairs in "
-                f"{r['cache_entries']} shard entries ({per_pair:.1f} bytes per pair; 8 of them the float64 score, "
-                f"the rest the npy header, entry.json and study.json: about "
-                f"{(r['cache_bytes'] - 8 * r['pairs']) / max(r['cache_entries'], 1):,.0f} bytes per shard).")
-        add("")
 
-    # ---- zoo
+def _paired(shard: dict[str, Any], unit: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(sharded, one shard) results of the same repetition of `unit`, where both finished."""
+    return [(a, b) for a, b in zip(shard[unit]["sharded"], shard[unit]["one shard"], strict=True) if a and b]
+
+
+def _cold(result: dict[str, Any], key: str = "seconds") -> Any:
+    return result["phases"]["cold"].get(key)
+
+
+def add_sharding(add, shard: dict[str, Any]) -> None:
+    """Sharded against one shard, cold and warm (resume), and the verdict on the sharding target."""
+    add(f"## Sharding and resume ({shard['documents']:,} documents)\n")
+    add(f"Each variant in a fresh interpreter with its own empty cache, {shard['repeats']} repetitions, the "
+        "order of the two variants alternating between repetitions; *cold* computes and writes every shard "
+        "(atomic entry, sha256, read back memory-mapped), *warm* is a second run over the full cache "
+        "(the resume path: every shard verified and reused, nothing computed).\n")
+    labels = {"dense": f"dense encoding, {shard['documents']:,} docs",
+              "rerank": f"rerank {shard['rerank_queries']} queries x {shard['rerank_depth']} docs"}
+    units = [unit for unit in labels if any(shard[unit].values())]  # the others were not measured (--stages)
+    rows = [_shard_row(labels[unit], unit, name, [r for r in shard[unit][name] if r])
+            for unit in units for name in ("sharded", "one shard")]
+    add(table(["unit", "variant", "cold s (per repetition)", "cold median s", "cold CPU median s",
+               "cold minor page faults", "cold: in the shard store, median s", "warm s (per repetition)",
+               "warm median s", "cold peak rise MB"], rows, "lllrrrrlrr"))
+    add("")
+    add(table(["unit", "sharded / one shard wall time, per repetition", "median ratio",
+               "CPU time ratio, per repetition", "median CPU ratio", "verdict"],
+              [_verdict_row(unit, _paired(shard, unit)) for unit in units], "llrlrl"))
+    rerank_results = [r for r in shard["rerank"]["sharded"] if r]
+    if rerank_results:
+        r = rerank_results[0]
+        per_pair = r["cache_bytes"] / r["pairs"]
+        add(f"\nScore cache on disk for the sharded variant: {r['cache_bytes']:,} bytes for {r['pairs']} pairs in "
+            f"{r['cache_entries']} shard entries ({per_pair:.1f} bytes per pair; 8 of them the float64 score, "
+            f"the rest the npy header, entry.json and study.json: about "
+            f"{(r['cache_bytes'] - 8 * r['pairs']) / max(r['cache_entries'], 1):,.0f} bytes per shard).")
+    add("")
+
+
+def _shard_row(label: str, unit: str, name: str, results: list[dict[str, Any]]) -> list[str]:
+    """One variant's cold and warm times over the repetitions that finished."""
+    cold = [_cold(r) for r in results]
+    warm = [r["phases"]["warm"]["seconds"] for r in results]
+    counts = results[0]["cold_shards"]["total"] if results else "–"
+    size_note = (f"shard.documents={results[0]['shard_documents']:,}" if unit == "dense" and results
+                 else f"shard.queries={results[0]['shard_queries']}" if results else "")
+    store = [r["cold_store"]["total_s"] for r in results if "cold_store" in r]
+    cpu = [_cold(r, "cpu_s") for r in results if _cold(r, "cpu_s")]
+    faults = [_cold(r, "minor_faults") for r in results if _cold(r, "minor_faults") is not None]
+    return [label, f"{name} ({size_note}, {counts} shards)",
+            ", ".join(fmt(c) for c in cold), fmt(median(cold)) if cold else "–",
+            fmt(median(cpu)) if cpu else "–",
+            f"{median(faults):,.0f}" if faults else "–",
+            fmt(median(store), 3) if store else "–",
+            ", ".join(fmt(w, 3) for w in warm), fmt(median(warm), 3) if warm else "–",
+            fmt(max((_cold(r, "rise_mb") for r in results), default=None), 0)]
+
+
+def _verdict_row(unit: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """Sharded over one shard, cold wall and CPU time per repetition, against SHARD_TARGET."""
+    per_rep = [_cold(a) / _cold(b) for a, b in pairs]
+    cpu = [_cold(a, "cpu_s") / _cold(b, "cpu_s") for a, b in pairs if _cold(a, "cpu_s") and _cold(b, "cpu_s")]
+    med = median(per_rep) if per_rep else None
+    verdict = "–" if med is None else ("meets" if med <= SHARD_TARGET else "misses")
+    return [unit, ", ".join(f"{x:.3f}" for x in per_rep), fmt(med, 3),
+            ", ".join(f"{x:.3f}" for x in cpu) or "–",
+            fmt(median(cpu), 3) if cpu else "–",
+            f"{verdict} the target (sharded at most {100 * (SHARD_TARGET - 1):.0f}% slower, wall time)"]
+
+
+def add_zoo(add, zoo: dict[str, Any], nodes: dict[str, dict[str, Any]]) -> None:
+    """Each zoo cross-encoder's measured rate and memory, and all-MiniLM-L6-v2's encoding rate."""
     models = zoo.get("models") or {}
-    if models or zoo.get("minilm"):
-        add("## Reranker throughput on this machine (random weights, same pairs)\n")
-        add("Each model built from its facts with random weights, loaded through `CrossEncoderReranker` "
-            "(the pipeline's loader and batching engine), float32, one thread, scoring the same BM25 pairs "
-            "of the 100k collection (pair lengths counted with the shared WordPiece tokenizer, so every "
-            "model reads the same token count). Speed does not depend on the weights' values.\n")
-        zrows = []
-        for name, r in models.items():
-            if not r:
-                zrows.append([name, "failed", "", "", "", "", ""])
-                continue
-            zrows.append([name, f"{r['parameters']:,}", r["pairs"], fmt(r["mean_tokens"], 0),
-                          fmt(r["pairs_per_s"], 2), fmt(r["phases"]["model_load"]["seconds"]),
-                          fmt(r["phases"]["score"]["peak_rss_mb"], 0),
-                          fmt(r["phases"]["score"]["peak_rss_mb"] - r["phases"]["model_load"]["rss_before_mb"], 0)])
-        if zoo.get("minilm"):
-            m = zoo["minilm"]
-            zrows.append([f"all-MiniLM-L6-v2 (real weights, {m['source']}), documents encoded", "22,713,216",
-                          m["documents"], fmt(m["mean_tokens"], 0), fmt(m["docs_per_s"], 2) + " docs/s",
-                          fmt(m["phases"]["model_load"]["seconds"]), fmt(m["phases"]["encode"]["peak_rss_mb"], 0),
-                          fmt(m["phases"]["encode"]["peak_rss_mb"] - m["phases"]["model_load"]["rss_before_mb"], 0)])
-        add(table(["model", "parameters", "pairs", "tokens/pair", "pairs/s (1 core)",
-                   "load + warm-up s (incl. imports)", "peak RSS MB while scoring",
-                   "rise over the RSS before loading MB"], zrows))
-        add("")
+    minilm = zoo.get("minilm")
+    if not models and not minilm:
+        return
+    add("## Reranker throughput on this machine (random weights, same pairs)\n")
+    add("Each model built from its facts with random weights, loaded through `CrossEncoderReranker` "
+        "(the pipeline's loader and batching engine), float32, one thread, scoring the same BM25 pairs "
+        "of the 100k collection (pair lengths counted with the shared WordPiece tokenizer, so every "
+        "model reads the same token count). Speed does not depend on the weights' values.\n")
+    rows = [_zoo_row(name, r) for name, r in models.items()]
+    if minilm:
+        m = minilm
+        rows.append([f"all-MiniLM-L6-v2 (real weights, {m['source']}), documents encoded",
+                     f"{nodes['biencoder']['facts']['params']:,}", m["documents"], fmt(m["mean_tokens"], 0),
+                     fmt(m["docs_per_s"], 2) + " docs/s", fmt(m["phases"]["model_load"]["seconds"]),
+                     fmt(m["phases"]["encode"]["peak_rss_mb"], 0),
+                     fmt(m["phases"]["encode"]["peak_rss_mb"] - m["phases"]["model_load"]["rss_before_mb"], 0)])
+    add(table(["model", "parameters", "pairs", "tokens/pair", "pairs/s (1 core)",
+               "load + warm-up s (incl. imports)", "peak RSS MB while scoring",
+               "rise over the RSS before loading MB"], rows))
+    add("")
 
-    # ---- plan
-    add_plan(add, sizes, zoo, shard, cores=int(machine["cores"] or 1), threads=raw.get("threads"))
 
-    add_threads(add, raw.get("threads"))
+def _zoo_row(name: str, r: dict[str, Any] | None) -> list[Any]:
+    if not r:
+        return [name, "failed", "", "", "", "", "", ""]
+    return [name, f"{r['parameters']:,}", r["pairs"], fmt(r["mean_tokens"], 0),
+            fmt(r["pairs_per_s"], 2), fmt(r["phases"]["model_load"]["seconds"]),
+            fmt(r["phases"]["score"]["peak_rss_mb"], 0),
+            fmt(r["phases"]["score"]["peak_rss_mb"] - r["phases"]["model_load"]["rss_before_mb"], 0)]
 
-    # ---- raw
+
+def add_raw(add, sizes: list[dict[str, Any]]) -> None:
+    """Every phase of every per-size stage as measured, before any extrapolation."""
     add("## Raw phase measurements\n")
-    raw = []
+    rows = []
     for size in sizes:
-        for stage in ("load", "bm25", "dense", "rerank", "evaluate"):
+        for stage in SIZE_STAGES:
             r = size.get(stage)
             if not r:
-                raw.append([f"{size['documents']:,}", stage, "failed", "", "", "", "", "", ""])
+                rows.append([f"{size['documents']:,}", stage, "failed", "", "", "", "", "", ""])
                 continue
             for name, p in r.get("phases", {}).items():
-                raw.append([f"{size['documents']:,}", stage, name, f"{p['seconds']:.3f}",
-                            f"{p['cpu_s']:.3f}" if p.get("cpu_s") is not None else "–", f"{p['rss_before_mb']:.0f}",
-                            f"{p['peak_rss_mb']:.0f}", f"{p['rise_mb']:.1f}", f"{r['process_s']:.1f}"])
+                rows.append([f"{size['documents']:,}", stage, name, f"{p['seconds']:.3f}",
+                             f"{p['cpu_s']:.3f}" if p.get("cpu_s") is not None else "–", f"{p['rss_before_mb']:.0f}",
+                             f"{p['peak_rss_mb']:.0f}", f"{p['rise_mb']:.1f}", f"{r['process_s']:.1f}"])
     add(table(["documents", "stage", "phase", "seconds", "CPU s", "RSS before MB", "peak RSS MB", "rise MB",
-               "process s (incl. start-up and set-up)"], raw, "rllrrrrrr"))
+               "process s (incl. start-up and set-up)"], rows, "rllrrrrrr"))
     add("")
-    add_notes(add, args)
-    return "\n".join(lines).rstrip() + "\n"
 
 
-def add_plan(add, sizes, zoo, shard, *, cores: int, threads: dict[str, Any] | None = None) -> None:
+def add_plan(add, sizes, zoo, shard, nodes: dict[str, dict[str, Any]], *, cores: int,
+             threads: dict[str, Any] | None = None) -> None:
+    """The whole zoo on full BEIR: pairs, CPU core-hours, GPU-hour ESTIMATES, first stages and caches."""
     datasets = beir_datasets()
     tiny_rates = [s["rerank"]["pairs_per_s"] for s in sizes if s.get("rerank")]
     tiny_tokens = [s["rerank"]["mean_tokens"] for s in sizes if s.get("rerank")]
     zoo_tiny = (zoo.get("models") or {}).get("jina-tiny")
-    tiny_rate = zoo_tiny["pairs_per_s"] if zoo_tiny else (statistics.median(tiny_rates) if tiny_rates else None)
-    plan = zoo_plan(sizes, zoo, datasets, tiny_rate, statistics.median(tiny_tokens) if tiny_tokens else None,
-                    zoo.get("minilm"))
+    tiny_rate = zoo_tiny["pairs_per_s"] if zoo_tiny else (median(tiny_rates) if tiny_rates else None)
+    plan = zoo_plan(zoo, datasets, tiny_rate, median(tiny_tokens) if tiny_tokens else None, zoo.get("minilm"),
+                    nodes)
     add("## Plan: the whole zoo on full BEIR\n")
     test = [d for d in datasets if d["split"] == "test"]
     dev = [d for d in datasets if d["split"] != "test"]
@@ -1159,9 +1215,39 @@ def add_plan(add, sizes, zoo, shard, *, cores: int, threads: dict[str, Any] | No
         f". {GPU_MFU:.0%} is an assumption for small encoders at ~200 tokens in large length-sorted batches "
         "(host-side tokenisation and padding commonly hold real runs between 10% and 40%); halve the MFU and "
         "the hours double.\n")
+    rows, totals = _plan_rows(plan["models"])
+    add(table(["reranker", "params", "GFLOPs/pair", "CPU pairs/s (1 core)", "rate from", "CPU core-hours",
+               f"cores for {OVERNIGHT_HOURS:.0f} h", *[f"{g} GPU-h ESTIMATE" for g in GPU_PEAK],
+               "T4s for 12 h ESTIMATE"], rows))
+    for m in plan["models"]:
+        if "API" in m.get("kind", ""):
+            add(f"\n- {m['name']}: {m['kind']}")
+    add("")
+    add("First stages and caches for the same BEIR test sets (CPU core-hours at this machine's rates; BM25 "
+        "index size scaled per document from the synthetic collection, whose documents are ~65 words: BEIR's "
+        "Wikipedia passages are similar, trec-covid/touche abstracts longer):\n")
+    add(table(["work", "amount", "rate", "CPU core-hours", "cache on disk"],
+              _first_stage_rows(sizes, zoo, shard, plan, test), "lllrl"))
+    minilm = zoo.get("minilm")
+    if minilm:
+        gpu_flops = pair_flops_minilm(minilm)
+        add("\nDense encoding GPU-hours (ESTIMATE, same assumptions): " + ", ".join(
+            f"{g} {plan['documents'] * gpu_flops / (p * GPU_MFU) / 3600:.2f} h" for g, p in GPU_PEAK.items()) + ".")
+    add(f"\n**Overnight ({OVERNIGHT_HOURS:.0f} h):** the zoo's reranking alone is "
+        f"{totals['core_hours']:,.0f} core-hours here, i.e. {math.ceil(totals['core_hours'] / OVERNIGHT_HOURS)} "
+        f"single-thread workers (about {math.ceil(totals['core_hours'] / OVERNIGHT_HOURS / machine_rate)} machines "
+        f"like this one at {machine_rate:.2f} workers each), which is why a CPU-only reproduction is a cluster job "
+        "(`hydra/launcher=slurm`, one array job per dataset x reranker, shards resumable); on GPUs the same "
+        f"work is an ESTIMATED {totals['H100 SXM (BF16)']:.1f} H100-hours or {totals['T4 (FP16)']:.1f} T4-hours, "
+        f"so {math.ceil(totals['T4 (FP16)'] / OVERNIGHT_HOURS)} T4 (or one H100) finishes overnight. The first "
+        "stages are cheap beside it except dense encoding of the large corpora on CPU.\n")
+
+
+def _plan_rows(models: list[dict[str, Any]]) -> tuple[list[list[str]], dict[str, float]]:
+    """One row per reranker and the zoo's total row; the totals (CPU core-hours, GPU-hours per GPU)."""
     rows = []
     totals = {"core_hours": 0.0, **{g: 0.0 for g in GPU_PEAK}}
-    for m in plan["models"]:
+    for m in models:
         gpu = m.get("gpu_hours") or {}
         rows.append([m["name"], f"{m['params']:,}" if m.get("params") else "–",
                      fmt(m["flops"] / 1e9, 1) if m.get("flops") else "–",
@@ -1170,21 +1256,18 @@ def add_plan(add, sizes, zoo, shard, *, cores: int, threads: dict[str, Any] | No
                      str(m.get("workers_12h", "–")),
                      *[fmt(gpu[g], 2) if g in gpu else "–" for g in GPU_PEAK],
                      *[str(math.ceil(gpu[g] / OVERNIGHT_HOURS)) if g in gpu else "–" for g in ("T4 (FP16)",)]])
-        if m.get("core_hours"):
-            totals["core_hours"] += m["core_hours"]
+        totals["core_hours"] += m.get("core_hours") or 0.0
         for g in GPU_PEAK:
             totals[g] += gpu.get(g, 0.0)
     rows.append(["**zoo total** (models with a cost)", "", "", "", "", fmt(totals["core_hours"], 0),
                  str(math.ceil(totals["core_hours"] / OVERNIGHT_HOURS)),
                  *[fmt(totals[g], 2) for g in GPU_PEAK], str(math.ceil(totals["T4 (FP16)"] / OVERNIGHT_HOURS))])
-    add(table(["reranker", "params", "GFLOPs/pair", "CPU pairs/s (1 core)", "rate from", "CPU core-hours",
-               f"cores for {OVERNIGHT_HOURS:.0f} h", *[f"{g} GPU-h ESTIMATE" for g in GPU_PEAK],
-               "T4s for 12 h ESTIMATE"], rows))
-    notes = [m for m in plan["models"] if m.get("note") or "API" in m.get("kind", "")]
-    for m in notes:
-        add(f"\n- {m['name']}: {m.get('kind', '')}{'; ' + m['note'] if m.get('note') else ''}")
-    add("")
-    # first stages and caches
+    return rows, totals
+
+
+def _first_stage_rows(sizes: list[dict[str, Any]], zoo: dict[str, Any], shard: dict[str, Any] | None,
+                      plan: dict[str, Any], test: list[dict[str, Any]]) -> list[list[str]]:
+    """BM25, dense encoding and the score cache over the BEIR test sets, at the rates measured here."""
     docs_total = plan["documents"]
     big = next((s for s in reversed(sizes) if s.get("bm25")), None)
     first = []
@@ -1208,40 +1291,26 @@ def add_plan(add, sizes, zoo, shard, *, cores: int, threads: dict[str, Any] | No
                       f"{dim * 4 * docs_total / 2**30:.1f} GiB ({dim} x 4 bytes x documents)"])
     score_bytes = 8 * plan["pairs"]
     shard_entries = sum(math.ceil(d["queries"] / 256) for d in test)
-    overhead = None
-    if shard:
-        rr = [r for r in shard["rerank"]["sharded"] if r]
-        if rr:
-            overhead = (rr[0]["cache_bytes"] - 8 * rr[0]["pairs"]) / max(rr[0]["cache_entries"], 1)
-    overhead = overhead or 900.0
+    rr = [r for r in shard["rerank"]["sharded"] if r] if shard else []
+    # bytes per shard beside the scores, as measured by the sharding comparison (else a typical figure)
+    overhead = ((rr[0]["cache_bytes"] - 8 * rr[0]["pairs"]) / max(rr[0]["cache_entries"], 1) if rr else None) or 900.0
     per_reranker = score_bytes + shard_entries * overhead
     n_rerankers = sum(1 for m in plan["models"] if m.get("flops") or m.get("cpu_rate"))
     first.append([f"score cache, per reranker ({n_rerankers} rerankers)", f"{plan['pairs']:,} pairs",
                   f"8 bytes/pair + {overhead:,.0f} bytes x {shard_entries} shards (shard.queries=256)", "–",
                   f"{per_reranker / 2**20:.1f} MiB each, {per_reranker * n_rerankers / 2**20:.0f} MiB for the zoo"])
-    add("First stages and caches for the same BEIR test sets (CPU core-hours at this machine's rates; BM25 "
-        "index size scaled per document from the synthetic collection, whose documents are ~65 words: BEIR's "
-        "Wikipedia passages are similar, trec-covid/touche abstracts longer):\n")
-    add(table(["work", "amount", "rate", "CPU core-hours", "cache on disk"], first, "lllrl"))
-    if minilm:
-        gpu_flops = pair_flops_minilm(minilm)
-        add("\nDense encoding GPU-hours (ESTIMATE, same assumptions): " + ", ".join(
-            f"{g} {docs_total * gpu_flops / (p * GPU_MFU) / 3600:.2f} h" for g, p in GPU_PEAK.items()) + ".")
-    add(f"\n**Overnight ({OVERNIGHT_HOURS:.0f} h):** the zoo's reranking alone is "
-        f"{totals['core_hours']:,.0f} core-hours here, i.e. {math.ceil(totals['core_hours'] / OVERNIGHT_HOURS)} "
-        f"single-thread workers (about {math.ceil(totals['core_hours'] / OVERNIGHT_HOURS / machine_rate)} machines "
-        f"like this one at {machine_rate:.2f} workers each), which is why a CPU-only reproduction is a cluster job "
-        "(`hydra/launcher=slurm`, one array job per dataset x reranker, shards resumable); on GPUs the same "
-        f"work is an ESTIMATED {totals['H100 SXM (BF16)']:.1f} H100-hours or {totals['T4 (FP16)']:.1f} T4-hours, "
-        f"so {math.ceil(totals['T4 (FP16)'] / OVERNIGHT_HOURS)} T4 (or one H100) finishes overnight. The first "
-        "stages are cheap beside it except dense encoding of the large corpora on CPU.\n")
+    return first
 
 
-def pair_flops_minilm(minilm) -> float:
+#: all-MiniLM-L6-v2's shape (configs/reranker/biencoder.yaml's facts give its size, not its shape)
+MINILM_SHAPE = {"layers": 6, "hidden": 384, "heads": 12, "intermediate": 1536, "vocab": 30522}
+
+
+def pair_flops_minilm(minilm: dict[str, Any]) -> float:
+    """all-MiniLM-L6-v2's FLOPs to encode one document of the measured mean length."""
     from bench.profile.flops import Shape, pair_flops
 
-    shape = Shape(layers=6, hidden=384, heads=12, intermediate=1536, vocab=30522)
-    return pair_flops(shape, round(minilm["mean_tokens"]))
+    return pair_flops(Shape(**MINILM_SHAPE), round(minilm["mean_tokens"]))
 
 
 def thread_speedup(threads: dict[str, Any] | None) -> float | None:
@@ -1250,7 +1319,7 @@ def thread_speedup(threads: dict[str, Any] | None) -> float | None:
         return None
     one = [r["pairs_per_s"] for r in threads["runs"]["1"] if r]
     two = [r["pairs_per_s"] for r in threads["runs"]["2"] if r]
-    return statistics.median(two) / statistics.median(one) if one and two else None
+    return median(two) / median(one) if one and two else None
 
 
 def add_threads(add, threads: dict[str, Any] | None) -> None:
@@ -1265,110 +1334,128 @@ def add_threads(add, threads: dict[str, Any] | None) -> None:
     rows = []
     for n in ("1", "2"):
         rates = [r["pairs_per_s"] for r in threads["runs"][n] if r]
-        rows.append([n, ", ".join(f"{x:.2f}" for x in rates), fmt(statistics.median(rates)) if rates else "–"])
+        rows.append([n, ", ".join(f"{x:.2f}" for x in rates), fmt(median(rates)) if rates else "–"])
     add(table(["threads", "pairs/s per repetition", "median pairs/s"], rows, "rlr"))
-    one = [r["pairs_per_s"] for r in threads["runs"]["1"] if r]
-    two = [r["pairs_per_s"] for r in threads["runs"]["2"] if r]
-    if one and two:
-        add(f"\nTwo threads gave {statistics.median(two) / statistics.median(one):.2f}x the rate of one during "
-            "this run.\n")
-    else:
-        add("")
+    speedup = thread_speedup(threads)
+    add("" if speedup is None else f"\nTwo threads gave {speedup:.2f}x the rate of one during this run.\n")
 
 
 def add_findings(add, raw: dict[str, Any], rows: list[StageRow]) -> None:
     """The headline numbers, computed from the measurements (each is in a table further down)."""
-    sizes, shard, threads = raw["sizes"], raw["shard"], raw.get("threads")
+    sizes = raw["sizes"]
     if not sizes:
         return
-    out: list[str] = []
     top = sizes[-1]
-    d, q = top["documents"], top["queries"]
-    big = [r for r in rows if r.documents == d and r.seconds is not None]
-    if big:
-        total = sum(r.seconds for r in big)
-        parts = ", ".join(f"{r.stage} {'≈' if r.extrapolated else ''}{r.seconds:,.0f} s" for r in big)
-        worst = max(big, key=lambda r: r.seconds)
-        out.append(f"At {d:,} documents and {q:,} queries the stages add up to about {total / 60:,.0f} min on one "
-                   f"core ({parts}); the largest is {worst.stage}.")
-    bm25 = top.get("bm25")
-    if bm25:
-        index, search = bm25["phases"]["index"], bm25["phases"]["search"]
-        per_query = search["seconds"] / bm25["queries_searched"]
-        out.append(f"BM25 search costs {per_query * 1e3:,.0f} ms per query at {d:,} documents and grows with the "
-                   "corpus (bm25s scores every posting of the query's terms and selects the top 100 among all "
-                   "documents, one thread), so with queries growing alongside documents its time exponent is ~2: "
-                   "at scale it is the first stage's main cost, well ahead of indexing.")
-        per_doc = index["rise_mb"] / d
-        beir = {x["name"]: x for x in beir_datasets()}
-        largest = max((x for x in beir.values() if x["split"] == "test"), key=lambda x: x["documents"], default=None)
-        if largest:  # fever and climate-fever share the largest test corpus
-            largest = dict(largest, name=" / ".join(sorted(x["name"] for x in beir.values() if x["split"] == "test"
-                                                           and x["documents"] == largest["documents"])))
-        msmarco = beir.get("msmarco")
-        if largest:
-            text = (f"BM25 indexing raised memory by {index['rise_mb'] / 1024:.1f} GB at {d:,} documents "
-                    f"({per_doc * 1024:.1f} KB per document, peak RSS {index['peak_rss_mb'] / 1024:.1f} GB with the "
-                    f"loaded corpus); linearly that is ~{per_doc * largest['documents'] / 1024:.0f} GB for "
-                    f"{largest['name']} ({largest['documents'] / 1e6:.2f}M documents)")
-            if msmarco:
-                text += (f" and ~{per_doc * msmarco['documents'] / 1024:.0f} GB for msmarco "
-                         f"({msmarco['documents'] / 1e6:.2f}M)")
-            out.append(text + ", plus the loaded corpus: the largest BEIR corpora need a machine with more memory "
-                              "than this one's 24 GiB, or an index built in parts.")
-    load = top.get("load")
-    if load:
-        rise = load["phases"]["load"]["rise_mb"]
-        out.append(f"Loading holds {rise / d * 1024:.2f} KB per document in memory ({rise / 1024:.2f} GB for {d:,}).")
-    if shard:
-        for unit in ("dense", "rerank"):
-            pairs = [(a, b) for a, b in zip(shard[unit]["sharded"], shard[unit]["one shard"], strict=True) if a and b]
-            if not pairs:
-                continue
-            ratio = statistics.median(a["phases"]["cold"]["seconds"] / b["phases"]["cold"]["seconds"] for a, b in pairs)
-            store = [a["cold_store"]["total_s"] for a, _ in pairs if "cold_store" in a]
-            cold = statistics.median(a["phases"]["cold"]["seconds"] for a, _ in pairs)
-            what = ("dense encoding in 10 shards against one" if unit == "dense" else
-                    f"reranking with shard.queries={shard['rerank_shard_queries']} against one shard")
-            text = (f"Sharding: {what} takes {ratio:.3f}x the time (median of {len(pairs)} interleaved "
-                    f"repetitions; target at most {SHARD_TARGET:.2f}x)")
-            if store:
-                text += (f"; the shard store itself (write, checksum, verified read-back) accounts for "
-                         f"{statistics.median(store):.2f} s of the sharded variant's {cold:.1f} s")
-            faults = [(a["phases"]["cold"].get("minor_faults"), b["phases"]["cold"].get("minor_faults"))
-                      for a, b in pairs]
-            if unit == "dense" and all(x is not None and y is not None for x, y in faults) and faults:
-                text += (f" (minor page faults: {statistics.median(x for x, _ in faults):,.0f} sharded against "
-                         f"{statistics.median(y for _, y in faults):,.0f} in one shard)")
-            out.append(text + ".")
-        dense_rise = {name: [r["phases"]["cold"]["rise_mb"] for r in shard["dense"][name] if r]
-                      for name in ("sharded", "one shard")}
-        if all(dense_rise.values()):
-            out.append(f"Sharding bounds memory: encoding {shard['documents']:,} documents raised RSS by "
-                       f"{statistics.median(dense_rise['sharded']):.0f} MB in 10 shards against "
-                       f"{statistics.median(dense_rise['one shard']):.0f} MB in one (the one shard holds every "
-                       "vector until it is written; with a 384-dimensional encoder that is 1.5 KB per document).")
-        warm = [r["phases"]["warm"]["seconds"] for r in shard["dense"]["sharded"] if r]
-        cold_sharded = [r["phases"]["cold"]["seconds"] for r in shard["dense"]["sharded"] if r]
-        if warm:
-            out.append(f"Resuming is cheap: a second run over a full embedding cache verified and reused every shard "
-                       f"in {statistics.median(warm):.2f} s (against {statistics.median(cold_sharded):.0f} s to "
-                       "compute them).")
-    if threads:
-        one = [r["pairs_per_s"] for r in threads["runs"]["1"] if r]
-        two = [r["pairs_per_s"] for r in threads["runs"]["2"] if r]
-        if one and two:
-            ratio = statistics.median(two) / statistics.median(one)
-            why = ("the other jobs left little of the second core" if ratio < 1.2 else
-                   "the second core was mostly free")
-            out.append(f"Two torch threads ran at {ratio:.2f}x the speed of one during this run ({why}); every "
-                       "rate here is per core (one thread), which does not depend on that.")
+    out = [*_finding_total(top, rows), *_findings_bm25(top), *_finding_load(top),
+           *_findings_sharding(raw["shard"]), *_finding_threads(raw.get("threads"))]
     if not out:
         return
     add("## Findings\n")
     for line in out:
         add(f"- {line}")
     add("")
+
+
+def _finding_total(top: dict[str, Any], rows: list[StageRow]) -> list[str]:
+    d, q = top["documents"], top["queries"]
+    big = [r for r in rows if r.documents == d and r.seconds is not None]
+    if not big:
+        return []
+    total = sum(r.seconds for r in big)
+    parts = ", ".join(f"{r.stage} {'≈' if r.extrapolated else ''}{r.seconds:,.0f} s" for r in big)
+    worst = max(big, key=lambda r: r.seconds)
+    return [f"At {d:,} documents and {q:,} queries the stages add up to about {total / 60:,.0f} min on one "
+            f"core ({parts}); the largest is {worst.stage}."]
+
+
+def _findings_bm25(top: dict[str, Any]) -> list[str]:
+    """BM25 search's cost per query, and what indexing's memory per document means for BEIR's corpora."""
+    bm25 = top.get("bm25")
+    if not bm25:
+        return []
+    d = top["documents"]
+    index, search = bm25["phases"]["index"], bm25["phases"]["search"]
+    per_query = search["seconds"] / bm25["queries_searched"]
+    out = [f"BM25 search costs {per_query * 1e3:,.0f} ms per query at {d:,} documents and grows with the "
+           "corpus (bm25s scores every posting of the query's terms and selects the top 100 among all "
+           "documents, one thread), so with queries growing alongside documents its time exponent is ~2: "
+           "at scale it is the first stage's main cost, well ahead of indexing."]
+    per_doc = index["rise_mb"] / d
+    beir = {x["name"]: x for x in beir_datasets()}
+    test = [x for x in beir.values() if x["split"] == "test"]
+    largest = max(test, key=lambda x: x["documents"], default=None)
+    if not largest:
+        return out
+    # fever and climate-fever share the largest test corpus
+    name = " / ".join(sorted(x["name"] for x in test if x["documents"] == largest["documents"]))
+    text = (f"BM25 indexing raised memory by {index['rise_mb'] / 1024:.1f} GB at {d:,} documents "
+            f"({per_doc * 1024:.1f} KB per document, peak RSS {index['peak_rss_mb'] / 1024:.1f} GB with the "
+            f"loaded corpus); linearly that is ~{per_doc * largest['documents'] / 1024:.0f} GB for "
+            f"{name} ({largest['documents'] / 1e6:.2f}M documents)")
+    msmarco = beir.get("msmarco")
+    if msmarco:
+        text += f" and ~{per_doc * msmarco['documents'] / 1024:.0f} GB for msmarco ({msmarco['documents'] / 1e6:.2f}M)"
+    out.append(text + ", plus the loaded corpus: the largest BEIR corpora need a machine with more memory "
+                      "than this one's 24 GiB, or an index built in parts.")
+    return out
+
+
+def _finding_load(top: dict[str, Any]) -> list[str]:
+    load = top.get("load")
+    if not load:
+        return []
+    d = top["documents"]
+    rise = load["phases"]["load"]["rise_mb"]
+    return [f"Loading holds {rise / d * 1024:.2f} KB per document in memory ({rise / 1024:.2f} GB for {d:,})."]
+
+
+def _findings_sharding(shard: dict[str, Any] | None) -> list[str]:
+    """Sharding's time ratio per unit, its memory bound, and the cost of resuming."""
+    if not shard:
+        return []
+    out = [text for unit in ("dense", "rerank") if (text := _sharding_finding(shard, unit))]
+    dense_rise = {name: [_cold(r, "rise_mb") for r in shard["dense"][name] if r] for name in ("sharded", "one shard")}
+    if all(dense_rise.values()):
+        out.append(f"Sharding bounds memory: encoding {shard['documents']:,} documents raised RSS by "
+                   f"{median(dense_rise['sharded']):.0f} MB in 10 shards against "
+                   f"{median(dense_rise['one shard']):.0f} MB in one (the one shard holds every "
+                   "vector until it is written; with a 384-dimensional encoder that is 1.5 KB per document).")
+    warm = [r["phases"]["warm"]["seconds"] for r in shard["dense"]["sharded"] if r]
+    cold_sharded = [_cold(r) for r in shard["dense"]["sharded"] if r]
+    if warm:
+        out.append(f"Resuming is cheap: a second run over a full embedding cache verified and reused every shard "
+                   f"in {median(warm):.2f} s (against {median(cold_sharded):.0f} s to compute them).")
+    return out
+
+
+def _sharding_finding(shard: dict[str, Any], unit: str) -> str | None:
+    pairs = _paired(shard, unit)
+    if not pairs:
+        return None
+    ratio = median([_cold(a) / _cold(b) for a, b in pairs])
+    store = [a["cold_store"]["total_s"] for a, _ in pairs if "cold_store" in a]
+    cold = median([_cold(a) for a, _ in pairs])
+    what = ("dense encoding in 10 shards against one" if unit == "dense" else
+            f"reranking with shard.queries={shard['rerank_shard_queries']} against one shard")
+    text = (f"Sharding: {what} takes {ratio:.3f}x the time (median of {len(pairs)} interleaved "
+            f"repetitions; target at most {SHARD_TARGET:.2f}x)")
+    if store:
+        text += (f"; the shard store itself (write, checksum, verified read-back) accounts for "
+                 f"{median(store):.2f} s of the sharded variant's {cold:.1f} s")
+    faults = [(_cold(a, "minor_faults"), _cold(b, "minor_faults")) for a, b in pairs]
+    if unit == "dense" and all(x is not None and y is not None for x, y in faults):
+        text += (f" (minor page faults: {median([x for x, _ in faults]):,.0f} sharded against "
+                 f"{median([y for _, y in faults]):,.0f} in one shard)")
+    return text + "."
+
+
+def _finding_threads(threads: dict[str, Any] | None) -> list[str]:
+    ratio = thread_speedup(threads)
+    if ratio is None:
+        return []
+    why = "the other jobs left little of the second core" if ratio < 1.2 else "the second core was mostly free"
+    return [f"Two torch threads ran at {ratio:.2f}x the speed of one during this run ({why}); every "
+            "rate here is per core (one thread), which does not depend on that."]
 
 
 def add_notes(add, args) -> None:
@@ -1394,15 +1481,16 @@ def add_notes(add, args) -> None:
 
 
 def machine_info() -> dict[str, Any]:
-    from bench.manifest import cpu_model, git_commit, package_versions
+    from bench.manifest import git_commit, hardware, package_versions
 
     try:
         memory_gb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2**20
     except (OSError, AttributeError):
         memory_gb = float("nan")
     versions = package_versions(("torch", "transformers", "sentence-transformers", "bm25s", "ir-measures", "numpy"))
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "memory_gb": memory_gb, "platform": platform.platform(),
-            "python": platform.python_version(), "versions": versions, "git": git_commit(REPO) or "unknown"}
+    host = hardware()
+    return {"cpu": host["cpu"], "cores": host["cores"], "memory_gb": memory_gb, "platform": host["platform"],
+            "python": host["python"], "versions": versions, "git": git_commit(REPO_ROOT) or "unknown"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1411,7 +1499,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sizes", default=None, help=f"documents per collection (default {DEFAULT_SIZES})")
     parser.add_argument("--queries", default=None, help=f"queries per collection, paired with --sizes "
                                                         f"(default {DEFAULT_QUERIES})")
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "benchmarks" / "scale.md")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "benchmarks" / "scale.md")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: sizes {QUICK_SIZES}, queries {QUICK_QUERIES}, no zoo")
     parser.add_argument("--seed", type=int, default=0)
@@ -1488,13 +1576,12 @@ def main(argv: list[str] | None = None) -> int:
     say(f"scratch folder {root}")
     try:
         from bench.profile.architectures import random_checkpoint
-        from bench.profile.systems import reranker_group_facts
 
         encoder = build_encoder(root / "encoder") if "dense" in args.stage_list else None
         encoder_params = _count_params(encoder) if encoder else 0
-        checkpoint = random_checkpoint(reranker_group_facts("jina-tiny"), root / "jina-tiny", seed=0) \
+        node = reranker_nodes(["jina-tiny"])["jina-tiny"]
+        checkpoint = random_checkpoint(node["facts"], root / "jina-tiny", seed=0) \
             if "rerank" in args.stage_list else None
-        node = reranker_node("jina-tiny")
         measured = measure_sizes(bench, sizes, queries, encoder, checkpoint, node)
         shard_at = args.shard_size or (100_000 if 100_000 in sizes else max(sizes))
         shard_size = next((s for s in measured if s["documents"] == shard_at), None)

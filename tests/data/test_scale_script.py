@@ -53,8 +53,9 @@ def section_rows(text: str, heading: str) -> list[list[str]]:
 
 
 def test_smoke_path_writes_the_stage_table_and_numeric_exponents(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.json"
     text = run_script(tmp_path, "--stages", "load,bm25,evaluate", "--repeats", "0", "--zoo-pairs", "0",
-                      "--minilm-docs", "0")
+                      "--minilm-docs", "0", "--save-raw", str(raw))
 
     assert text.startswith("# Scale benchmark")
     assert "python reports/benchmarks/scale.py --sizes 1000,2000 --queries 10,20" in text
@@ -75,6 +76,19 @@ def test_smoke_path_writes_the_stage_table_and_numeric_exponents(tmp_path: Path)
         assert NUMBER.match(row[2]) or row[2] == "–", row  # memory: – when no stage rise was above zero
     plan = {row[0]: row for row in section_rows(text, "Plan: the whole zoo on full BEIR")}
     assert plan["**test splits, total**"][2] == "46,379"
+    # one row per option of the `reranker` config group that selects a reranker, then the total
+    part = text.split("## Plan: the whole zoo on full BEIR", 1)[1].split("\n## ", 1)[0]
+    costs = [line.split("|")[1].strip() for line in part.splitlines() if line.startswith("|") and line.count("|") == 13]
+    options = sorted(p.stem for p in (REPO / "configs" / "reranker").glob("*.yaml") if p.stem != "none")
+    assert costs == ["reranker", "---", *options, "**zoo total** (models with a cost)"]
+
+    # --render-from rebuilds the same page from the saved measurements, measuring nothing
+    again = tmp_path / "again.md"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--sizes", "1000,2000", "--queries", "10,20",
+                           "--render-from", str(raw), "--out", str(again)],
+                          capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert again.read_text() == text
 
 
 @pytest.mark.slow
