@@ -1,15 +1,21 @@
-"""Dense retrieval: a sentence-transformers bi-encoder (bench.models.sentence) with exact inner-product search.
+"""Dense retrieval: an embedding model (bench.models.sentence.Embedder) with exact inner-product search.
+
+The model is a sentence-transformers bi-encoder built from `model=` (`SentenceEncoder`), or any
+`Embedder` given as `encoder=`: one that encodes queries and documents differently (BGE's query
+instruction), JinaBERT, an HTTP API (the RAG suite's embedding models, bench.suites.rag.embedders).
 
 The corpus is encoded in shards of `shard_documents` documents (ids sorted). Each finished shard is
 written to the shard store at once (verified on every later use), so a killed run re-encodes only
-the shards it had not finished. Search reads the shards memory-mapped and keeps a running top-k
-per query block: peak memory follows the shard and query-block sizes, not the corpus.
+the shards it had not finished. The store is keyed by the corpus, the shard size and the encoder's
+`identity()`. Search reads the shards memory-mapped and keeps a running top-k per query block: peak
+memory follows the shard and query-block sizes, not the corpus.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,11 +24,13 @@ from bench.console import progress, stage
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.records import Document, Run
-from bench.models.sentence import SentenceEncoder
+from bench.models.sentence import Embedder, SentenceEncoder
 from bench.store import ArrayShards, ShardCounts
 
 #: documents per shard unless configured (`shard.documents`)
 DEFAULT_SHARD_DOCUMENTS = 10_000
+#: what the cache key adds to an encoder's identity(), so an identity may not use these names
+KEY_FIELDS = ("corpus", "shard_documents")
 
 
 def exact_top_k(
@@ -66,6 +74,13 @@ def exact_top_k(
 
 
 class Dense:
+    """Exact inner-product search over an embedding model's vectors (cosine when the model normalises).
+
+    `encoder`: any `Embedder`; without one, a `SentenceEncoder` of `model` (with `revision`,
+    `device`, `batch_size`, `normalize`), as the dense first stage's config builds it. Documents go
+    to the encoder `2 * batch_size` at a time (a progress update each time).
+    """
+
     def __init__(
         self,
         *,
@@ -78,12 +93,14 @@ class Dense:
         shard_documents: int = DEFAULT_SHARD_DOCUMENTS,
         device: str = "auto",
         cache: bool = True,
+        encoder: Embedder | None = None,
     ) -> None:
         if shard_documents < 1:
             raise ValueError(f"shard.documents must be at least 1, got {shard_documents}")
         self.name = name
-        self.encoder = SentenceEncoder(model, revision=revision, device=device, batch_size=batch_size,
-                                       normalize=normalize)
+        self.encoder: Embedder = encoder if encoder is not None else SentenceEncoder(
+            model, revision=revision, device=device, batch_size=batch_size, normalize=normalize)
+        self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.shard_documents = shard_documents
         self.cache = cache
@@ -94,48 +111,42 @@ class Dense:
         self._blocks: list[np.ndarray] = []
         self._indexed = False
 
-    @property
-    def source(self) -> str | None:
-        return self.encoder.source
-
     def index(self, corpus: Mapping[str, Document]) -> None:
         self._doc_ids = sorted(corpus)  # index positions follow the cache key (ids sorted), not input order
-        encoder = self.encoder
-        dim = encoder.dimension  # loads the model, so that its source is known for the cache key
-        key = stable_hash(
-            {"corpus": fingerprint_corpus(corpus), **encoder.facts(), "normalize": encoder.normalize,
-             "shard_documents": self.shard_documents}
-        )
+        identity = self.encoder.identity()  # may load the model: where its files came from is part of the key
         n = len(self._doc_ids)
         total = math.ceil(n / self.shard_documents)
-        store = ArrayShards(cache_dir() / "embeddings" / key if self.cache else None, total=total,
-                            describe={"model": encoder.model, "source": self.source, "documents": n})
+        store = ArrayShards(cache_dir() / "embeddings" / embeddings_key(corpus, identity, self.shard_documents)
+                            if self.cache else None, total=total, describe={**identity, "documents": n})
         bounds = [(i * self.shard_documents, min(n, (i + 1) * self.shard_documents)) for i in range(total)]
-        blocks: list[np.ndarray | None] = [store.load(i, rows=hi - lo, columns=dim, mmap=True)
-                                           for i, (lo, hi) in enumerate(bounds)]
+        blocks = [store.load(i, rows=hi - lo, mmap=True) for i, (lo, hi) in enumerate(bounds)]
         cached_docs = sum(hi - lo for (lo, hi), b in zip(bounds, blocks, strict=True) if b is not None)
         stage("encoding %s with %s: %d documents in %d shards, %d shards (%d documents) cached", self.name,
-              encoder.model, n, total, store.counts.reused, cached_docs)
+              identity.get("model", type(self.encoder).__name__), n, total, store.counts.reused, cached_docs)
         missing = [i for i, b in enumerate(blocks) if b is None]
         if missing:
-            step = max(1, encoder.batch_size * 2)  # a progress update every two batches
             with progress(total=n, initial=cached_docs, desc=f"encode {self.name}", unit="doc") as bar:
                 for i in missing:
                     lo, hi = bounds[i]
-                    parts = []
-                    for start in range(lo, hi, step):
-                        ids = self._doc_ids[start : min(hi, start + step)]
-                        parts.append(encoder.encode([corpus[d].full_text for d in ids]))
-                        bar.update(len(ids))
-                    vectors = np.concatenate(parts) if parts else np.zeros((0, dim or 0), dtype=np.float32)
+                    vectors = self._encode(corpus, self._doc_ids[lo:hi], bar)
                     store.save(i, vectors)
                     # read back memory-mapped, so memory holds one shard at a time, not the corpus
-                    blocks[i] = store.reopen(i, rows=hi - lo, columns=dim) if self.cache else vectors
+                    blocks[i] = store.reopen(i, rows=hi - lo) if self.cache else vectors
         self._blocks = [b for b in blocks if b is not None]
         self.shards = store.counts
         self.problems = [p.as_dict() for p in store.problems]
         self.cache_hit = total > 0 and store.counts.computed == 0
         self._indexed = True
+
+    def _encode(self, corpus: Mapping[str, Document], ids: Sequence[str], bar: Any) -> np.ndarray:
+        """One shard's document vectors (float32), `2 * batch_size` documents per call to the encoder."""
+        step = max(1, self.batch_size * 2)  # a progress update every two batches
+        parts = []
+        for start in range(0, len(ids), step):
+            chunk = ids[start : start + step]
+            parts.append(as_rows(self.encoder.encode_documents([corpus[d].full_text for d in chunk]), len(chunk)))
+            bar.update(len(chunk))
+        return np.concatenate(parts)
 
     def search(self, queries: Mapping[str, str], top_k: int = 100) -> Run:
         if not self._indexed:
@@ -143,7 +154,7 @@ class Dense:
         query_ids = list(queries)
         if not query_ids or not self._doc_ids:
             return {q: {} for q in query_ids}
-        q_vec = self.encoder.encode([queries[q] for q in query_ids])
+        q_vec = as_rows(self.encoder.encode_queries([queries[q] for q in query_ids]), len(query_ids))
         index, scores = exact_top_k(q_vec, self._blocks, k=top_k, chunk_size=self.chunk_size)
         return {
             qid: {self._doc_ids[int(i)]: float(s) for i, s in zip(index[row], scores[row], strict=True)}
@@ -151,5 +162,29 @@ class Dense:
         }
 
     def info(self) -> dict[str, object]:
-        return {"kind": "dense", **self.encoder.facts(), "cache_hit": self.cache_hit,
+        # an encoder's own kind (the RAG suite's "sentence_transformers", "jinabert", "api") is kept as `encoder`
+        encoder = {("encoder" if key == "kind" else key): value for key, value in self.encoder.info().items()}
+        return {"kind": "dense", **encoder, "cache_hit": self.cache_hit,
                 "shard_documents": self.shard_documents, "shards": self.shards.as_dict(), "quarantined": self.problems}
+
+
+def embeddings_key(corpus: Mapping[str, Document], identity: Mapping[str, Any], shard_documents: int) -> str:
+    """The embedding store's key: the corpus, the encoder's identity() and the shard size.
+
+    A SentenceEncoder's identity (model, revision, source, normalize) gives the keys that the dense
+    first stage has always used, so stores written before encoders were pluggable are reused.
+    """
+    clash = sorted(set(identity) & set(KEY_FIELDS))
+    if clash:
+        raise ValueError(f"an encoder's identity() may not use the names {', '.join(clash)}: the embedding "
+                         "cache key adds them itself")
+    return stable_hash({"corpus": fingerprint_corpus(corpus), **identity, "shard_documents": shard_documents})
+
+
+def as_rows(vectors: np.ndarray, expected: int) -> np.ndarray:
+    """An encoder's answer as contiguous float32 rows, checked to hold one row per text."""
+    rows = np.ascontiguousarray(vectors, dtype=np.float32)
+    if rows.ndim != 2 or rows.shape[0] != expected:
+        raise ValueError(f"the encoder returned an array of shape {list(rows.shape)} for {expected} texts; "
+                         "an Embedder returns one row per text")
+    return rows

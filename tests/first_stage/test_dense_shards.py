@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.data.fingerprint import fingerprint_corpus, stable_hash
 from bench.data.sources import demo
 from bench.first_stage.dense import Dense, exact_top_k
 
@@ -34,6 +35,10 @@ def test_index_keeps_memory_mapped_shards_and_resumes_from_them(_isolated_cache)
     import shutil
 
     [folder] = (_isolated_cache / "embeddings").iterdir()
+    # the key that stores written before encoders were pluggable (`Dense(encoder=...)`) have: still reused
+    assert folder.name == stable_hash({
+        "corpus": fingerprint_corpus(dataset.corpus), "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "revision": None, "source": first.encoder.info()["source"], "normalize": True, "shard_documents": 40})
     for shard in sorted(folder.glob("shard-*"))[3:]:
         shutil.rmtree(shard)
     again = Dense(shard_documents=40)

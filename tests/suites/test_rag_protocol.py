@@ -18,8 +18,8 @@ import pytest
 
 from bench.evaluate.measures import aggregate, evaluate
 from bench.pipeline import RunLog
-from bench.suites.rag.qa import QASet
-from bench.suites.rag.run import RagSettings, as_run, evaluate_protocol, rerank_top
+from bench.suites.rag.qa import QASet, save_qa_json
+from bench.suites.rag.run import RagSettings, as_run, evaluate_protocol, rerank_top, retrieve, run_suite
 from tests.suites.rag_fakes import RankingEmbedder, RecordingReranker
 
 CHUNKS = [f"c{i:02d}" for i in range(1, 13)]
@@ -100,6 +100,28 @@ def test_retrieve_and_rerank_depths_follow_the_settings(qa, embedder):
     # q3's chunk is at rank 8: inside the 8 the reranker sees, so the oracle lifts it to rank 1
     assert metric(results, "fake>>oracle") == pytest.approx({"Success@3": 0.75, "RR@3": 0.75})
     assert metric(results, "fake") == pytest.approx({"Success@3": 0.5, "RR@3": 1 / 3})
+
+
+def test_retrieval_is_the_dense_search_over_cached_shards(qa, embedder, _isolated_cache):
+    expected = {q: order[:10] for q, order in ((q, embedder.order_of_text[text]) for q, text in qa.queries.items())}
+    assert retrieve(embedder, qa, 10, cache=False) == expected
+    assert embedder.encoded_documents == len(CHUNKS)
+    assert retrieve(embedder, qa, 10, name="fake", shard_documents=5) == expected  # 12 chunks: 3 shards
+    [store] = (_isolated_cache / "embeddings").iterdir()
+    assert len(list(store.glob("shard-*-of-00003"))) == 3
+    # the same embedder (identity) again: every chunk vector comes from the store, the ranking is the same
+    again = RankingEmbedder(name="fake", qa=qa, orders={q: embedder.order_of_text[t] for q, t in qa.queries.items()})
+    assert retrieve(again, qa, 10, shard_documents=5) == expected
+    assert again.encoded_documents == 0
+
+
+def test_retrieval_shards_follow_the_shard_setting(compose, qa, embedder, tmp_path, _isolated_cache):
+    cfg = compose("suite=rag", "reranker=none", "shard.documents=4")
+    save_qa_json(qa, tmp_path / "tiny.json")
+    run_suite(cfg=cfg, out_dir=tmp_path / "out", show=False, source="qa", path=str(tmp_path / "tiny.json"),
+              embeddings={"fake": embedder})
+    [store] = (_isolated_cache / "embeddings").iterdir()
+    assert len(list(store.glob("shard-*-of-00003"))) == 3  # 12 chunks in shards of 4
 
 
 def test_ties_in_reranker_scores_keep_the_retrieval_order(qa):

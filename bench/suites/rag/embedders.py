@@ -1,48 +1,34 @@
-"""The embedding models that retrieve the top 10 chunks: one small Protocol, three backends.
+"""The embedding models that retrieve the top 10 chunks: three backends of `bench.models.sentence.Embedder`.
 
     SentenceTransformerEmbedder   any sentence-transformers model (bench.models.sentence: offline copies too)
     JinaBertEmbedder              jina-embeddings-v2 through bench's native JinaBERT (no remote code)
     ApiEmbedder                   an OpenAI-compatible /v1/embeddings endpoint, key from the environment
 
-Models load on first use; one that cannot be had raises `ModelUnavailable` (reason and fix), so the
-suite skips that embedding model and runs the others.
+The suite searches with each through the dense first stage (`bench.first_stage.dense.Dense(encoder=...)`),
+whose embedding store is keyed by `identity()`. Models load on first use; one that cannot be had
+raises `ModelUnavailable` (reason and fix), so the suite skips that embedding model and runs the others.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.errors import ModelUnavailable
+from bench.errors import InputError, ModelUnavailable
+from bench.http import Deadline
 from bench.models.hub import resolve
 from bench.models.runtime import pick_device, pick_dtype
 from bench.models.sentence import SentenceEncoder
 
 if TYPE_CHECKING:
     from bench.models.jinabert import JinaBertSentenceEncoder
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Texts -> float32 rows; queries and documents may be encoded differently (prefixes)."""
-
-    name: str
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def identity(self) -> dict[str, Any]:
-        """Everything that changes the vectors (keys the embedding cache)."""
-        ...
-
-    def info(self) -> dict[str, Any]: ...
 
 
 class SentenceTransformerEmbedder:
@@ -149,7 +135,10 @@ class ApiEmbedder:
     """POST {api_base}/embeddings with {"model", "input"}; the key comes from `$<api_key_env>`.
 
     `api_base` falls back to `$<api_base_env>`, then OpenAI's API. A missing key, an unreachable
-    endpoint or an HTTP error makes the model unavailable (skipped with the reason).
+    endpoint, an HTTP error or an unusable answer makes the model unavailable (skipped with the reason).
+    `timeout` bounds each request as a whole (connect, send and the complete answer; `bench.http.Deadline`),
+    so a server that sends one byte a second cannot hold the suite. Redirects are not followed (the
+    key would go with them).
     """
 
     def __init__(
@@ -166,6 +155,8 @@ class ApiEmbedder:
         timeout: float = 60.0,
         facts: dict[str, Any] | None = None,
     ) -> None:
+        if not timeout > 0:
+            raise InputError(f"suite.embeddings.{name}.timeout must be a positive number of seconds, got {timeout}")
         self.name = name
         self.model = model
         self.api_base = (api_base or os.environ.get(api_base_env) or "https://api.openai.com/v1").rstrip("/")
@@ -188,30 +179,51 @@ class ApiEmbedder:
         body: dict[str, Any] = {"model": self.model, "input": texts}
         if self.dimensions:
             body["dimensions"] = self.dimensions
+        key = self._key()
         request = urllib.request.Request(
             f"{self.api_base}/embeddings", data=json.dumps(body).encode("utf-8"), method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._key()}"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         )
+        raw = self._exchange(request, key)
+        self.requests += 1
+        return self._vectors(raw, len(texts))
+
+    def _exchange(self, request: urllib.request.Request, key: str) -> bytes:
+        """The answer's body, read whole within `timeout`; every failure is `ModelUnavailable`."""
+        deadline = Deadline(self.timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = json.loads(response.read())
+            with deadline:
+                return self._read(deadline, request, key)
+        except (OSError, http.client.HTTPException) as exc:  # URLError and TimeoutError are OSErrors
+            if deadline.expired:  # whatever the shut-down socket raised, the cause is the deadline
+                raise ModelUnavailable(self.model, f"{self.api_base} sent no complete answer within "
+                                       f"{self.timeout:g}s", f"check the endpoint, or allow more with "
+                                       f"suite.embeddings.{self.name}.timeout") from None
+            reason = str(getattr(exc, "reason", exc)).replace(key, "***")
+            raise ModelUnavailable(self.model, f"{self.api_base} cannot be reached ({type(exc).__name__}: {reason})",
+                                   f"check the endpoint (suite.embeddings.{self.name}.api_base) and the network"
+                                   ) from None
+
+    def _read(self, deadline: Deadline, request: urllib.request.Request, key: str) -> bytes:
+        try:
+            with deadline.opener().open(request, timeout=self.timeout) as response:
+                return response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:200]
+            detail = exc.read().decode("utf-8", "replace")[:200].replace(key, "***")  # still within the deadline
             raise ModelUnavailable(self.model, f"{self.api_base} answered HTTP {exc.code}: {detail}",
                                    "check the model name, key and endpoint") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise ModelUnavailable(self.model, f"{self.api_base} cannot be reached ({exc})",
-                                   "check the endpoint (suite.embeddings.<name>.api_base) and the network") from None
-        self.requests += 1
+
+    def _vectors(self, raw: bytes, count: int) -> np.ndarray:
+        """One row per text from an OpenAI-shaped answer (rows by `index`), or `ModelUnavailable`."""
         try:
-            rows = sorted(payload["data"], key=lambda item: item["index"])
+            rows = sorted(json.loads(raw)["data"], key=lambda item: item["index"])
             vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ModelUnavailable(self.model, f"{self.api_base} returned no embeddings ({exc!r})",
                                    "check that the endpoint speaks the OpenAI embeddings API") from None
-        if vectors.shape[0] != len(texts):
-            raise ModelUnavailable(self.model, f"{self.api_base} returned {vectors.shape[0]} embeddings for "
-                                   f"{len(texts)} texts", "check the endpoint")
+        if vectors.ndim != 2 or vectors.shape[0] != count:
+            raise ModelUnavailable(self.model, f"{self.api_base} returned {vectors.shape[0] if vectors.ndim else 0} "
+                                   f"embeddings for {count} texts", "check the endpoint")
         return vectors
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:

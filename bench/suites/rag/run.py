@@ -15,8 +15,10 @@ Questions come from one of three sources (`source`):
 
 Outputs, like every run: metrics.csv, per_query.csv, runs/*.trec (the evaluated top 5),
 manifest.json ("suite": "rag"), summary.md, and qa_dataset.json (the exact question set used).
-Reranking is the pipeline's step (`bench.pipeline.rescore`: shards, verified score cache, the
-configured executor) and the run ends as every run does (`bench.outcome.finish`).
+Retrieval is the dense first stage's search (`bench.first_stage.dense.Dense` with the embedding model
+as its encoder: sharded, verified embedding store, bounded top-k merge); reranking is the pipeline's
+step (`bench.pipeline.rescore`: shards, verified score cache, the configured executor); and the run
+ends as every run does (`bench.outcome.finish`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -35,22 +36,21 @@ from omegaconf import DictConfig, OmegaConf
 from bench.data.beir import load_beir_folder
 from bench.data.cache import cache_dir
 from bench.data.fingerprint import stable_hash
-from bench.data.records import Dataset, Qrels, Run
+from bench.data.records import Dataset, Document, Qrels, Run
 from bench.errors import InputError, ModelUnavailable, did_you_mean
 from bench.evaluate.measures import evaluate
 from bench.evaluate.tidy import SystemResult, safe_filename, system_name, write_tables, write_trec_run
 from bench.executor.base import Executor
-from bench.first_stage.dense import exact_top_k
+from bench.first_stage.dense import DEFAULT_SHARD_DOCUMENTS, Dense
+from bench.models.sentence import Embedder
 from bench.outcome import RunLog, finish, qrels_note
 from bench.paths import REPO_ROOT
 from bench.pipeline import build_rerankers, config_facts, executor_for, instantiate_model, instantiate_named, rescore
 from bench.rerank.base import Reranker
 from bench.rerank.scoring import DEFAULT_SHARD_QUERIES
-from bench.store import ArrayShards
 from bench.suites.rag import report
 from bench.suites.rag.chunking import SentenceChunker, chunk_documents, token_counter
 from bench.suites.rag.documents import read_documents
-from bench.suites.rag.embedders import Embedder
 from bench.suites.rag.generate import filter_artefacts
 from bench.suites.rag.qa import QADatasetError, QASet, load_qa_json, qa_from_beir, save_qa_json
 
@@ -124,7 +124,8 @@ def run_suite(*, cfg: DictConfig, out_dir: Path, show: bool = True, **params: An
     with executor_for(cfg) as executor:
         results = evaluate_protocol(qa, embedders, rerankers, settings=settings, log=log, out_dir=out_dir,
                                     cache=bool(cfg.cache), reranker_nodes=reranker_nodes,
-                                    shard_queries=int(cfg.shard.queries), executor=executor)
+                                    shard_queries=int(cfg.shard.queries), executor=executor,
+                                    shard_documents=int(cfg.shard.documents))
         executor_info = executor.info()
     metrics = write_tables(results, out_dir)
 
@@ -336,26 +337,20 @@ def as_run(ranking: Ranking) -> Run:
     return {q: {d: float(len(docs) - i) for i, d in enumerate(docs)} for q, docs in ranking.items()}
 
 
-def retrieve(embedder: Embedder, qa: QASet, k: int, *, cache: bool = True) -> Ranking:
+def retrieve(
+    embedder: Embedder, qa: QASet, k: int, *, name: str = "embedding", cache: bool = True,
+    shard_documents: int = DEFAULT_SHARD_DOCUMENTS,
+) -> Ranking:
     """The top `k` chunk ids per question by inner product (cosine when the embedder normalises).
 
-    The chunk embeddings are one verified store entry (checksum, row count, finite values), like the
-    dense first stage's shards; an entry that fails is moved aside and recomputed.
+    The dense first stage does the search with the embedder as its encoder: the chunk embeddings
+    are verified store shards of `shard_documents` chunks (an entry that fails is moved aside and
+    recomputed), keyed by the embedder's identity(); search merges a bounded top k shard by shard.
     """
-    chunk_ids = list(qa.corpus)
-    key = stable_hash({"embedder": embedder.identity(), "corpus": stable_hash(qa.corpus)})
-    store = ArrayShards(cache_dir() / "embeddings" / f"rag-{key}" if cache else None, total=1,
-                        describe={"embedder": embedder.identity(), "chunks": len(chunk_ids)})
-    vectors = store.load(0, rows=len(chunk_ids))
-    if vectors is None:
-        vectors = np.ascontiguousarray(embedder.encode_documents([qa.corpus[c] for c in chunk_ids]), dtype=np.float32)
-        store.save(0, vectors)
-    question_ids = list(qa.queries)
-    if not question_ids:
-        return {}
-    q_vec = np.ascontiguousarray(embedder.encode_queries([qa.queries[q] for q in question_ids]), dtype=np.float32)
-    index, _ = exact_top_k(q_vec, vectors, k=k)
-    return {q: [chunk_ids[int(i)] for i in index[row]] for row, q in enumerate(question_ids)}
+    dense = Dense(name=name, encoder=embedder, cache=cache, shard_documents=shard_documents)
+    dense.index({c: Document(c, "", text) for c, text in qa.corpus.items()})
+    run = dense.search(qa.queries, top_k=k)
+    return {q: list(run[q]) for q in qa.queries}  # each question's chunks arrive best first
 
 
 def rerank_top(
@@ -396,6 +391,7 @@ class RagRun:
     reranker_nodes: Mapping[str, DictConfig]
     shard_queries: int
     executor: Executor | None
+    shard_documents: int = DEFAULT_SHARD_DOCUMENTS
     dataset: Dataset = field(init=False)
     qrels: Qrels = field(init=False)
     results: list[SystemResult] = field(default_factory=list)
@@ -426,13 +422,14 @@ def evaluate_protocol(
     reranker_nodes: Mapping[str, DictConfig] | None = None,
     shard_queries: int = DEFAULT_SHARD_QUERIES,
     executor: Executor | None = None,
+    shard_documents: int = DEFAULT_SHARD_DOCUMENTS,
 ) -> list[SystemResult]:
     """Hit rate and MRR of every embedding model, alone and followed by every reranker.
 
     A bi-encoder reranker of the embedding's own model is not run after it (the same order again):
     that pair is recorded in `log.pairs_not_run`, as the pipeline records its pairs.
     """
-    rag = RagRun(qa, settings, log, out_dir, cache, reranker_nodes or {}, shard_queries, executor)
+    rag = RagRun(qa, settings, log, out_dir, cache, reranker_nodes or {}, shard_queries, executor, shard_documents)
     for emb_name, embedder in embedders.items():
         _run_embedding(rag, emb_name, embedder, rerankers)
     return rag.results
@@ -443,7 +440,8 @@ def _run_embedding(rag: RagRun, emb_name: str, embedder: Embedder, rerankers: Ma
     settings, log = rag.settings, rag.log
     started = time.perf_counter()
     try:
-        candidates = retrieve(embedder, rag.qa, settings.retrieve_k, cache=rag.cache)
+        candidates = retrieve(embedder, rag.qa, settings.retrieve_k, name=emb_name, cache=rag.cache,
+                              shard_documents=rag.shard_documents)
     except ModelUnavailable as exc:
         skip_embedding(log, emb_name, exc, revision=getattr(embedder, "revision", None))
         return
