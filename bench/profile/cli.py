@@ -19,7 +19,7 @@ from bench.profile.config import PRIMARY, register
 
 DEFAULT_RUN_DIR = "reports/profile/${now:%Y-%m-%d_%H-%M-%S}"
 HELP_HEADER = ("bench profile: throughput, latency and memory of rerankers through bench\\'s engine. "
-               "Profiles are configs/profile/*.yaml (profile=default|smoke|zoo|targets|investigate); "
+               "Profiles are configs/profile/*.yaml (profile=default|smoke|zoo|targets|investigate|runtimes); "
                "every key below is an override")
 HELP_FOOTER = "Examples: bench profile profile=smoke | bench profile pairs.dataset=/path/to/beir-folder"
 

@@ -29,6 +29,9 @@ class SweepConfig:
     max_length: list[int] = field(default_factory=lambda: [512])
     #: rerank depths for the online-latency rows (the top-k of one query)
     k: list[int] = field(default_factory=lambda: [10, 100])
+    #: torch (bench's engine) | onnxruntime (the model exported to ONNX, bench.rerank.onnx; float32 or
+    #: int8, the latter onnxruntime's dynamic quantisation): each system is measured under each
+    runtime: list[str] = field(default_factory=lambda: ["torch"])
 
 
 @dataclass
@@ -45,7 +48,7 @@ class SystemConfig:
     scorer: Any = field(default_factory=lambda: {"_target_": "bench.profile.scorers.Engine"})
     #: values of the scorer's batch knob to sweep (Engine: token budget; loops: pairs per batch); null: its own
     batch: list[int] | None = None
-    #: this system's own sweep lists (dtype, max_length, k), replacing the global ones it names
+    #: this system's own sweep lists (dtype, max_length, k, runtime), replacing the global ones it names
     sweep: dict[str, Any] | None = None
     #: throughput over every n-th pair so that about this many remain (null: all pairs); for slow
     #: models, keeps the length distribution while cutting the time
@@ -54,6 +57,14 @@ class SystemConfig:
     latency: bool = True
     #: measure peak memory for this system
     memory: bool = True
+
+
+@dataclass
+class OnnxConfig:
+    #: onnxruntime's graph optimisation level: disabled | basic | extended | all
+    optimization: str = "all"
+    #: onnxruntime's intra-op threads (null: as many as torch uses, one per core unless `threads` says)
+    threads: int | None = None
 
 
 @dataclass
@@ -116,6 +127,8 @@ class ProfileConfig:
     #: timed repetitions; each repetition measures every point once, in a rotated order
     repetitions: int = 3
     peak: PeakConfig = field(default_factory=PeakConfig)
+    #: settings of the onnxruntime points (sweep.runtime)
+    onnx: OnnxConfig = field(default_factory=OnnxConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     #: draw throughput_vs_batch.png, latency_vs_k.png, memory_vs_max_length.png

@@ -10,7 +10,9 @@ model is loaded (timed) and scores the pairs once. `peak_mem_mb` is the peak res
 the baseline: weights, activations, the tokenizer and whatever the scorer allocates.
 
 The spec (written by `measure_in_subprocess`): checkpoint folder, architecture, vocab, dtype,
-max_length, the scorer's config (with `_target_`), the pairs, and torch's thread count.
+max_length, the scorer's config (with `_target_`), the pairs, torch's thread count, and the runtime
+(with onnxruntime's settings). Under onnxruntime the load includes the PyTorch model the export is
+verified against (released before scoring), as a reranker's `runtime: onnxruntime` loads it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ def measure_in_subprocess(spec: dict[str, Any], *, timeout: float = 600.0) -> di
     return json.loads(lines[-1])
 
 
-def _preimport(config_path: Path) -> None:
+def _preimport(config_path: Path, runtime: str = "torch") -> None:
     """Import the model's code before the baseline, so that importing it is not counted as the model."""
+    if runtime == "onnxruntime":
+        import onnxruntime  # noqa: F401
     config = json.loads((config_path / "config.json").read_text())
     from bench.models.jinabert import is_jinabert_config
 
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     checkpoint = Path(spec["checkpoint"])
-    _preimport(checkpoint)
+    runtime = spec.get("runtime", "torch")
+    _preimport(checkpoint, runtime)
     scorer = instantiate(spec["scorer"])
     pairs = [tuple(pair) for pair in spec["pairs"]]
     device = torch.device("cpu")
@@ -91,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     probe = ProcessPeak()
     probe.start()
     loaded = load_checkpoint(
-        checkpoint, architecture=spec["architecture"], dtype=spec["dtype"], device=device, vocab=spec.get("vocab")
+        checkpoint, architecture=spec["architecture"], dtype=spec["dtype"], device=device, vocab=spec.get("vocab"),
+        runtime=runtime, onnx=spec.get("onnx"),
     )
     after_load = probe.current_mb()
     score = scorer.bind(loaded)

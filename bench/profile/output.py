@@ -6,6 +6,7 @@ throughput.csv has one row per measurement point:
                                  peak_mem_mb; flops_per_pair; peak_fraction (median)
     latency rows     (k set)     p50_ms, p95_ms, p99_ms over every (query, repetition) sample
 
+`runtime` is torch (bench's engine) or onnxruntime (the model's verified ONNX export).
 `batch` is the scorer's batch knob: a batch size (`32`) or a token budget (`tok16384`). Empty cells
 are measures that do not apply (or were not measured: see summary.json's skips).
 """
@@ -18,10 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 THROUGHPUT_COLUMNS = (
-    "system", "device", "dtype", "batch", "max_length", "k", "pairs_per_s", "tokens_per_s",
+    "system", "device", "runtime", "dtype", "batch", "max_length", "k", "pairs_per_s", "tokens_per_s",
     "p50_ms", "p95_ms", "p99_ms", "peak_mem_mb", "flops_per_pair", "peak_fraction",
 )
-REPETITION_COLUMNS = ("round", "system", "device", "dtype", "batch", "max_length", "k", "query", "measure", "value")
+REPETITION_COLUMNS = ("round", "system", "device", "runtime", "dtype", "batch", "max_length", "k", "query", "measure",
+                      "value")
 
 
 def _cell(value: object) -> object:
@@ -60,14 +62,15 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 def format_table(rows: Sequence[Mapping[str, object]], spreads: Mapping[int, Mapping[str, float]] | None = None) -> str:
     """The rows as a fixed-width text table; pairs/s shows its spread ((max-min)/median) where known."""
-    headers = ["system", "device", "dtype", "batch", "max_len", "k", "pairs/s", "spread", "tokens/s",
+    headers = ["system", "device", "runtime", "dtype", "batch", "max_len", "k", "pairs/s", "spread", "tokens/s",
                "p50 ms", "p95 ms", "p99 ms", "mem MB", "FLOP/pair", "of peak"]
     lines = []
     for i, row in enumerate(rows):
         spread = (spreads or {}).get(i, {}).get("pairs_per_s", {}).get("spread")
         fraction = row.get("peak_fraction")
         lines.append([
-            str(row["system"]), str(row["device"]), str(row["dtype"]), str(row["batch"]), str(row["max_length"]),
+            str(row["system"]), str(row["device"]), str(row.get("runtime") or "torch"), str(row["dtype"]),
+            str(row["batch"]), str(row["max_length"]),
             _fmt(row.get("k")), _fmt(row.get("pairs_per_s")),
             "-" if spread is None or math.isnan(spread) else f"{spread:.0%}",
             _fmt(row.get("tokens_per_s")), _fmt(row.get("p50_ms")), _fmt(row.get("p95_ms")), _fmt(row.get("p99_ms")),
@@ -119,9 +122,11 @@ def plain_number(value: float, _position: object = None) -> str:
 
 
 def _legend_label(key: tuple, keys: Sequence[str], kinds: Mapping[str, str]) -> str:
-    """("toy-bert", "float32", 32) over (system, dtype, batch) -> "toy-bert float32, batch 32"."""
+    """("toy-bert", "torch", "float32", 32) over (system, runtime, dtype, batch) -> "toy-bert float32, batch 32";
+    a runtime other than torch is named: "toy-bert onnxruntime float32, batch 32"."""
     named = dict(zip(keys, key, strict=True))
-    label = f"{named['system']} {named['dtype']}"
+    runtime = named.get("runtime")
+    label = f"{named['system']} {runtime + ' ' if runtime and runtime != 'torch' else ''}{named['dtype']}"
     if "max_length" in named:
         label += f", max_length {named['max_length']}"
     if "batch" in named:
@@ -134,11 +139,11 @@ def _legend_label(key: tuple, keys: Sequence[str], kinds: Mapping[str, str]) -> 
 PLOT_SPECS = (
     ("throughput_vs_batch.png", "throughput", "batch", "pairs_per_s", "Throughput against batch size",
      "batch size (pairs per batch), or token budget (tokens per batch)", "throughput (pairs/s)",
-     ("system", "dtype", "max_length")),
+     ("system", "runtime", "dtype", "max_length")),
     ("latency_vs_k.png", "latency", "k", "p50_ms", "Latency of reranking one query's top k",
-     "rerank depth k (pairs of one query)", "median latency (ms)", ("system", "dtype", "max_length")),
+     "rerank depth k (pairs of one query)", "median latency (ms)", ("system", "runtime", "dtype", "max_length")),
     ("memory_vs_max_length.png", "throughput", "max_length", "peak_mem_mb", "Peak memory against max_length",
-     "max_length (tokens per query-document pair)", "peak memory (MB)", ("system", "dtype", "batch")),
+     "max_length (tokens per query-document pair)", "peak memory (MB)", ("system", "runtime", "dtype", "batch")),
 )
 
 
@@ -159,7 +164,7 @@ def build_figures(rows: Sequence[Mapping[str, object]], kinds: Mapping[str, str]
             if y is None or y == "" or (isinstance(y, float) and math.isnan(y)):
                 continue
             x = _batch_value(row["batch"]) if x_key == "batch" else row[x_key]
-            lines.setdefault(tuple(row[k] for k in group_keys), []).append((float(x), float(y)))
+            lines.setdefault(tuple(row.get(k) for k in group_keys), []).append((float(x), float(y)))
         return {k: sorted(v) for k, v in lines.items() if len(v) > 1}
 
     chosen = {

@@ -4,7 +4,8 @@
 
 Order of work:
 1. The pairs (`cfg.pairs`), the systems (facts -> random-weight checkpoint, or the real one), each
-   loaded once per dtype through bench.rerank.loading (load time recorded).
+   loaded once per runtime and dtype through bench.rerank.loading (load time recorded); runtime
+   onnxruntime exports the model to ONNX and verifies it first (bench.rerank.onnx).
 2. Warm-up: every measurement point scores a few pairs, untimed.
 3. `repetitions` rounds. Each round measures the machine's matmul peak (`peak.dtype`), then every
    throughput point once (all pairs, tokenisation included; the order rotates from round to
@@ -13,8 +14,9 @@ Order of work:
    is measured again after every throughput point, and each point's fraction of peak uses the mean
    of the peaks just before and just after it (a shared machine's peak can halve within a minute).
 4. Memory: CUDA, per measurement (peak allocated and reserved, reset in between); CPU, one fresh
-   subprocess per (system, dtype, max_length) (bench.profile.memory).
-5. Ranking agreement of each non-float32 dtype with float32 (Kendall's tau, nDCG@10 change).
+   subprocess per (system, runtime, dtype, max_length) (bench.profile.memory).
+5. Ranking agreement of every runtime and dtype other than PyTorch float32 with PyTorch float32 on the
+   same model (max |score diff|, Kendall's tau, nDCG@10 change).
 6. Files: throughput.csv, repetitions.csv, agreement.csv, summary.json, manifest.json, plots,
    and the targets report when the config asks for one.
 """
@@ -25,7 +27,7 @@ import json
 import logging
 import tempfile
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ from bench.profile.measure import Stopwatch, matmul_peak
 from bench.profile.memory import measure_in_subprocess
 from bench.profile.scorers import Bound, Scorer, Unsupported
 from bench.profile.stats import kendall_tau, percentile, summarise
-from bench.profile.systems import PROFILE_DTYPES, Loaded, ModelSource, dtype_problem, reranker_group_facts
+from bench.profile.systems import PROFILE_DTYPES, Loaded, ModelSource, reranker_group_facts, runtime_problem
 from bench.profile.workload import Workload
 from bench.rerank.engine import encode_pairs
 
@@ -52,17 +54,28 @@ log = logging.getLogger("bench.profile")
 
 @dataclass(frozen=True)
 class Point:
-    """One measurement: a system at a dtype, batch knob and max_length (and rerank depth k for latency)."""
+    """One measurement: a system under a runtime at a dtype, batch knob and max_length (and rerank
+    depth k for latency)."""
 
     system: str
     dtype: str
     batch: str
     max_length: int
     k: int | None = None
+    runtime: str = "torch"
 
     def key(self, device: str) -> dict[str, object]:
-        return {"system": self.system, "device": device, "dtype": self.dtype, "batch": self.batch,
-                "max_length": self.max_length, "k": self.k}
+        return {"system": self.system, "device": device, "runtime": self.runtime, "dtype": self.dtype,
+                "batch": self.batch, "max_length": self.max_length, "k": self.k}
+
+
+#: what agreement is measured against: PyTorch at float32
+REFERENCE = ("torch", "float32")
+
+
+def variant(runtime: str, dtype: str) -> str:
+    """How a (runtime, dtype) is named in skips: the dtype alone under torch, else "onnxruntime int8"."""
+    return dtype if runtime == "torch" else f"{runtime} {dtype}"
 
 
 @dataclass
@@ -77,6 +90,7 @@ class System:
     memory: bool
     scorer_config: dict[str, Any]
     subset: int | None = None
+    runtimes: list[str] = field(default_factory=lambda: ["torch"])
 
     def pair_index(self, total: int) -> np.ndarray:
         """Indices of the pairs this system's throughput is measured on: all, or every n-th."""
@@ -106,19 +120,20 @@ class ProfileResults:
     skips: list[dict[str, str]] = field(default_factory=list)
     targets: list[dict[str, Any]] = field(default_factory=list)
     ops: list[dict[str, Any]] = field(default_factory=list)
-    scores: dict[tuple[str, str, str, int], np.ndarray] = field(default_factory=dict)
+    #: (system, runtime, dtype, batch, max_length) -> scores of every pair (NaN where not measured)
+    scores: dict[tuple[str, str, str, str, int], np.ndarray] = field(default_factory=dict)
 
     def values(self, measure: str, **key: object) -> dict[int, float]:
-        """round -> value of `measure` at the point matching `key` (system, dtype, batch, max_length, k)."""
+        """round -> value of `measure` at the point matching `key` (system, runtime, dtype, batch, max_length, k)."""
         found = {}
         for rep in self.repetitions:
-            if rep["measure"] == measure and all(rep.get(k) == v for k, v in key.items()):
+            if rep["measure"] == measure and _matches(rep, key):
                 found[rep["round"]] = rep["value"]
         return found
 
     def row(self, **key: object) -> dict[str, Any] | None:
         for row in self.rows:
-            if all(row.get(k) == v for k, v in key.items()):
+            if _matches(row, key):
                 return row
         return None
 
@@ -136,6 +151,11 @@ class ProfileResults:
             "ops": self.ops,
             "skips": self.skips,
         }
+
+
+def _matches(record: dict[str, Any], key: dict[str, object]) -> bool:
+    """Whether a row or repetition has every value of `key`; one without a runtime is PyTorch's."""
+    return all(((record.get(k) or "torch") if k == "runtime" else record.get(k)) == v for k, v in key.items())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,8 +189,21 @@ def build_systems(cfg: DictConfig) -> dict[str, System]:
         systems[name] = System(
             name, source, scorers, list(sweep.dtype), [int(x) for x in sweep.max_length],
             [int(x) for x in sweep.k], spec.latency, spec.memory, scorer_config, spec.subset,
+            _runtimes(name, sweep),
         )
     return systems
+
+
+def _runtimes(name: str, sweep: DictConfig) -> list[str]:
+    """The system's sweep.runtime, refusing an unknown runtime with the closest known one."""
+    from bench.rerank.onnx import RUNTIMES
+
+    runtimes = [str(r) for r in sweep.runtime]
+    for runtime in runtimes:
+        if runtime not in RUNTIMES:
+            raise InputError(f"systems.{name}: sweep.runtime has {runtime!r}.{did_you_mean(runtime, RUNTIMES)} "
+                             f"Choose from {', '.join(RUNTIMES)}")
+    return runtimes
 
 
 def _rotate(items: list, n: int) -> list:
@@ -202,31 +235,41 @@ class Profiler:
     # -- setting up ------------------------------------------------------------------------
 
     def load(self, scratch: Path) -> None:
-        """Prepare and load every system at each of its dtypes, bind its scorers, describe it."""
+        """Prepare and load every system under each of its runtimes and dtypes, bind its scorers, describe it."""
         for system in self.systems.values():
             try:
                 system.source.prepare(scratch)
             except ModelUnavailable as exc:
                 self.skip(system.name, "all", str(exc))
                 continue
-            for dtype in system.dtypes:
-                problem = dtype_problem(dtype, self.device)
-                if problem:
-                    self.skip(system.name, dtype, problem)
-                    continue
-                loaded = self.load_dtype(system, dtype)
-                self.bind_scorers(system, loaded)
+            for runtime in system.runtimes:
+                for dtype in system.dtypes:
+                    self.load_variant(system, runtime, dtype)
             self.results.systems[system.name] = self.describe(system)
 
-    def load_dtype(self, system: System, dtype: str) -> Loaded:
-        """The system's model at `dtype` (loaded once per model: its load time is recorded then), and
-        the token lengths of the workload's pairs at each max_length."""
+    def load_variant(self, system: System, runtime: str, dtype: str) -> None:
+        """Load the system at (runtime, dtype) and bind its scorers, or record why it cannot be."""
+        problem = runtime_problem(runtime, dtype, self.device)
+        if problem:
+            self.skip(system.name, variant(runtime, dtype), problem)
+            return
+        try:
+            loaded = self.load_dtype(system, dtype, runtime)
+        except ModelUnavailable as exc:  # onnxruntime missing, or an export that fails verification
+            self.skip(system.name, variant(runtime, dtype), str(exc))
+            return
+        self.bind_scorers(system, loaded)
+
+    def load_dtype(self, system: System, dtype: str, runtime: str = "torch") -> Loaded:
+        """The system's model at `dtype` under `runtime` (loaded once per model: its load time is
+        recorded then), and the token lengths of the workload's pairs at each max_length."""
         source = system.source
-        fresh = dtype not in source.loaded
-        loaded = source.load(dtype, self.device)
+        fresh = (runtime, dtype) not in source.loaded
+        loaded = source.load(dtype, self.device, runtime, onnx=OmegaConf.to_container(self.cfg.onnx, resolve=True))
         if fresh:
-            self.results.loads.append({"model": source.name, "dtype": dtype, "load_s": loaded.load_seconds,
-                                       "params": loaded.params})
+            self.results.loads.append({"model": source.name, "runtime": runtime, "dtype": dtype,
+                                       "load_s": loaded.load_seconds, "params": loaded.params,
+                                       **({"onnx": loaded.onnx.describe()} if loaded.onnx else {})})
         for max_length in system.max_lengths:
             if (source.name, max_length) not in self.lengths:
                 encoded = encode_pairs(loaded.tokenizer, self.workload.pairs, max_length=max_length)
@@ -240,10 +283,10 @@ class Profiler:
             try:
                 bound = scorer.bind(loaded)
             except Unsupported as exc:
-                self.skip(system.name, f"{loaded.dtype} batch {label}", str(exc))
+                self.skip(system.name, f"{variant(loaded.runtime, loaded.dtype)} batch {label}", str(exc))
                 continue
             for max_length in system.max_lengths:
-                point = Point(system.name, loaded.dtype, label, max_length)
+                point = Point(system.name, loaded.dtype, label, max_length, runtime=loaded.runtime)
                 self.bound[point] = bound
                 lengths = self.lengths[(system.source.name, max_length)][index]
                 self.flops[point] = mean_pair_flops(
@@ -278,7 +321,7 @@ class Profiler:
                 continue
             for point in self.bound:
                 if point.system == system.name and point.batch == system.first_batch:
-                    points += [Point(point.system, point.dtype, point.batch, point.max_length, k) for k in system.ks]
+                    points += [replace(point, k=k) for k in system.ks]
         return points
 
     def latency_queries(self) -> list[str]:
@@ -306,7 +349,8 @@ class Profiler:
         peak = matmul_peak(self.device, size=self.cfg.peak.size, repeats=self.cfg.peak.repeats,
                            dtype=DTYPES[self.cfg.peak.dtype])
         self.results.repetitions.append(
-            {"round": round_, "system": "matmul", "device": self.device_name, "dtype": self.cfg.peak.dtype,
+            {"round": round_, "system": "matmul", "device": self.device_name, "runtime": "torch",
+             "dtype": self.cfg.peak.dtype,
              "batch": None, "max_length": None, "k": None, "query": None, "measure": "peak_flops", "value": peak}
         )
         return peak
@@ -316,8 +360,9 @@ class Profiler:
         system = self.systems[point.system]
         index = system.pair_index(len(self.workload.pairs))
         pairs = [self.workload.pairs[i] for i in index]
-        loaded = system.source.loaded[point.dtype]
-        watch = Stopwatch(self.device, resident_mb=weights_mb(loaded.model) if self.device.type == "cuda" else 0.0)
+        loaded = system.source.loaded[point.runtime, point.dtype]
+        resident = weights_mb(loaded.model) if self.device.type == "cuda" and loaded.model is not None else 0.0
+        watch = Stopwatch(self.device, resident_mb=resident)
         with watch.phase("total", memory=True):
             scores = self.bound[point](pairs, point.max_length, watch)
         seconds = watch.seconds["total"]
@@ -334,7 +379,7 @@ class Profiler:
             self.record(round_, point, measure, value)
         full = np.full(len(self.workload.pairs), np.nan)
         full[index] = scores
-        self.results.scores[(point.system, point.dtype, point.batch, point.max_length)] = full
+        self.results.scores[(point.system, point.runtime, point.dtype, point.batch, point.max_length)] = full
         return pairs_per_s * self.flops[point]
 
     def measure_latency(self, round_: int, point: Point) -> None:
@@ -344,9 +389,7 @@ class Profiler:
                 continue
             watch = Stopwatch(self.device)
             with watch.phase("total"):
-                self.bound[Point(point.system, point.dtype, point.batch, point.max_length)](
-                    chosen, point.max_length, watch
-                )
+                self.bound[replace(point, k=None)](chosen, point.max_length, watch)
             self.record(round_, point, "latency_ms", watch.seconds["total"] * 1000, query=qid)
 
     def measure_memory_cpu(self) -> None:
@@ -363,6 +406,8 @@ class Profiler:
                     "architecture": system.source.architecture,
                     "vocab": system.source.shape.vocab,
                     "dtype": point.dtype,
+                    "runtime": point.runtime,
+                    "onnx": OmegaConf.to_container(self.cfg.onnx, resolve=True),
                     "max_length": point.max_length,
                     "scorer": {"_target_": f"{type(scorer).__module__}.{type(scorer).__qualname__}", **asdict(scorer)},
                     "pairs": [list(p) for p in pairs],
@@ -371,7 +416,8 @@ class Profiler:
                 try:
                     found = measure_in_subprocess(spec, timeout=self.cfg.memory.timeout_s)
                 except Exception as exc:  # a failed measurement is reported, the others go on
-                    self.skip(system.name, f"memory {point.dtype} max_length {point.max_length}", str(exc)[-500:])
+                    self.skip(system.name, f"memory {variant(point.runtime, point.dtype)} max_length "
+                                           f"{point.max_length}", str(exc)[-500:])
                     continue
                 self.results.memory.append({**point.key(self.device_name), **found})
                 self.record(0, point, "peak_mem_mb", found["peak_mem_mb"])
@@ -418,8 +464,8 @@ class Profiler:
         }
         if self.cfg.memory.enabled and self.device.type == "cpu":
             self.measure_memory_cpu()
-        if self.cfg.op_breakdown:
-            for point in throughput:
+        if self.cfg.op_breakdown:  # torch.profiler sees PyTorch's operators only
+            for point in [p for p in throughput if p.runtime == "torch"]:
                 self.results.ops.append({**point.key(self.device_name), **self.op_breakdown(point)})
         self.summarise(throughput, latency)
         self.results.agreement = agreement(self.results, self.workload, self.systems)
@@ -430,10 +476,10 @@ class Profiler:
     def summarise(self, throughput: list[Point], latency: list[Point]) -> None:
         by_point: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         for rep in self.results.repetitions:
-            key = (rep["system"], rep["dtype"], rep["batch"], rep["max_length"], rep["k"])
+            key = (rep["system"], rep.get("runtime", "torch"), rep["dtype"], rep["batch"], rep["max_length"], rep["k"])
             by_point[key][rep["measure"]].append(rep["value"])
         for point in throughput:
-            values = by_point[(point.system, point.dtype, point.batch, point.max_length, None)]
+            values = by_point[(point.system, point.runtime, point.dtype, point.batch, point.max_length, None)]
             spread = {m: summarise(values[m]).as_dict() for m in ("pairs_per_s", "tokens_per_s", "peak_fraction")}
             memory = max(values["peak_mem_mb"]) if values.get("peak_mem_mb") else None
             row = {
@@ -450,13 +496,14 @@ class Profiler:
             self.results.rows.append(row)
             self.results.spreads.append(spread)
         for point in latency:
-            samples = by_point[(point.system, point.dtype, point.batch, point.max_length, point.k)]["latency_ms"]
-            base = Point(point.system, point.dtype, point.batch, point.max_length)
+            samples = by_point[(point.system, point.runtime, point.dtype, point.batch, point.max_length,
+                                point.k)]["latency_ms"]
+            base = replace(point, k=None)
             system = self.systems[point.system]
             idx = [i for q in self.latency_queries() for i in self.workload.top_k(q, point.k)]
             lengths = self.lengths[(system.source.name, point.max_length)][idx]
             scorer = system.scorers[point.batch]
-            loaded = system.source.loaded[point.dtype]
+            loaded = system.source.loaded[point.runtime, point.dtype]
             row = {
                 **point.key(self.device_name),
                 "p50_ms": percentile(samples, 50),
@@ -497,29 +544,51 @@ def group_ops(events, *, cuda: bool = False) -> dict[str, Any]:
 
 
 def agreement(results: ProfileResults, workload: Workload, systems: dict[str, System]) -> list[dict[str, Any]]:
-    """Each non-float32 dtype against float32, same system, batch and max_length: Kendall tau, nDCG@10."""
+    """Every runtime and dtype other than PyTorch float32, at its system's first batch, against PyTorch
+    float32 on the same model and max_length: max |score diff|, Kendall tau per query, nDCG@10 change."""
     rows = []
-    for (name, dtype, batch, max_length), scores in results.scores.items():
-        reference = results.scores.get((name, "float32", batch, max_length))
-        if dtype == "float32" or reference is None or batch != systems[name].first_batch:
+    for (name, runtime, dtype, batch, max_length), scores in results.scores.items():
+        if (runtime, dtype) == REFERENCE or batch != systems[name].first_batch:
             continue
-        both = ~np.isnan(reference) & ~np.isnan(scores)
-        groups = [[i for i in idx if both[i]] for idx in workload.queries.values()]
-        taus = [kendall_tau(reference[idx], scores[idx]) for idx in groups if len(idx) > 1]
-        taus = [t for t in taus if not np.isnan(t)]
-        row = {
-            "system": name, "dtype": dtype, "reference": "float32", "batch": batch, "max_length": max_length,
-            "queries": len(workload.queries),
-            "kendall_tau_mean": float(np.mean(taus)) if taus else None,
-            "kendall_tau_min": float(np.min(taus)) if taus else None,
-            "max_abs_score_diff": float(np.max(np.abs(reference[both] - scores[both]))) if both.any() else None,
-        }
-        if workload.qrels:
-            row["ndcg10_reference"] = _ndcg10(workload, reference, both)
-            row["ndcg10"] = _ndcg10(workload, scores, both)
-            row["ndcg10_change"] = row["ndcg10"] - row["ndcg10_reference"]
-        rows.append(row)
+        found = _reference(results, systems, name, batch, max_length)
+        if found is None:
+            continue
+        label, reference = found
+        rows.append({"system": name, "runtime": runtime, "dtype": dtype, "reference": label, "batch": batch,
+                     "max_length": max_length, **_compare(workload, reference, scores)})
     return rows
+
+
+def _reference(results: ProfileResults, systems: dict[str, System], name: str, batch: str,
+               max_length: int) -> tuple[str, np.ndarray] | None:
+    """PyTorch float32 scores of the same model: this system's (same batch, else its first), else those of
+    another system with the same checkpoint (scores do not depend on batching); None when none was measured."""
+    own = [(name, batch), (name, systems[name].first_batch)]
+    others = [(other, system.first_batch) for other, system in systems.items()
+              if other != name and system.source is systems[name].source]
+    for system, at in own + others:
+        scores = results.scores.get((system, *REFERENCE, at, max_length))
+        if scores is not None:
+            return " ".join([*([system] if system != name else []), *REFERENCE]), scores
+    return None
+
+
+def _compare(workload: Workload, reference: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    both = ~np.isnan(reference) & ~np.isnan(scores)
+    groups = [[i for i in idx if both[i]] for idx in workload.queries.values()]
+    taus = [kendall_tau(reference[idx], scores[idx]) for idx in groups if len(idx) > 1]
+    taus = [t for t in taus if not np.isnan(t)]
+    row: dict[str, Any] = {
+        "queries": len(workload.queries),
+        "kendall_tau_mean": float(np.mean(taus)) if taus else None,
+        "kendall_tau_min": float(np.min(taus)) if taus else None,
+        "max_abs_score_diff": float(np.max(np.abs(reference[both] - scores[both]))) if both.any() else None,
+    }
+    if workload.qrels:
+        row["ndcg10_reference"] = _ndcg10(workload, reference, both)
+        row["ndcg10"] = _ndcg10(workload, scores, both)
+        row["ndcg10_change"] = row["ndcg10"] - row["ndcg10_reference"]
+    return row
 
 
 def _ndcg10(workload: Workload, scores: np.ndarray, kept: np.ndarray) -> float:
@@ -530,7 +599,7 @@ def _ndcg10(workload: Workload, scores: np.ndarray, kept: np.ndarray) -> float:
     return aggregate(evaluate(workload.qrels or {}, run, ["nDCG@10"]))["nDCG@10"]
 
 
-AGREEMENT_COLUMNS = ("system", "dtype", "reference", "batch", "max_length", "queries", "kendall_tau_mean",
+AGREEMENT_COLUMNS = ("system", "runtime", "dtype", "reference", "batch", "max_length", "queries", "kendall_tau_mean",
                      "kendall_tau_min", "max_abs_score_diff", "ndcg10_reference", "ndcg10", "ndcg10_change")
 
 

@@ -6,6 +6,9 @@
                           order, each padded to its longest pair, under torch.no_grad()
     SentenceTransformers  sentence-transformers' CrossEncoder.predict on the same checkpoint
 
+Under runtime onnxruntime (a Loaded whose `onnx` is set) the Engine scores the same length-sorted
+batches through onnxruntime (padded: it has no packed path); the loops run PyTorch only.
+
 Each has one batch knob (`knob`: the Engine's token budget, the loops' pairs per batch) that a
 profile sweeps with `batch: [...]`, and `bind(loaded)` returns the function the profile times:
 `score(pairs, max_length, watch) -> scores`, with tokenisation and model work recorded as
@@ -70,9 +73,13 @@ class Engine:
         return replace(self, token_budget=int(value)) if self.token_budget else replace(self, batch_size=int(value))
 
     def first_token_only(self, loaded: Loaded) -> bool:
+        if loaded.onnx is not None:  # the export is the engine's scoring view where the model has one
+            return bool(loaded.onnx.facts.get("first_token_last_layer"))
         return self.first_token is not False and first_token_model(loaded.model) is not None
 
     def bind(self, loaded: Loaded) -> Bound:
+        if loaded.onnx is not None:
+            return self._bind_onnx(loaded)
         overlap = loaded.device.type == "cuda" if self.overlap is None else self.overlap
         pad_id, use_types = tokenizer_settings(loaded.tokenizer)
 
@@ -95,6 +102,29 @@ class Engine:
 
         return score
 
+    def _bind_onnx(self, loaded: Loaded) -> Bound:
+        """The engine's batches (length-sorted, under the token budget or of batch_size) through onnxruntime."""
+        if self.packing or self.first_token is False:
+            raise Unsupported("onnxruntime runs the exported graph: padded batches, the last layer as exported "
+                              "(packing and first_token cannot be chosen)")
+        scorer = loaded.onnx
+        assert scorer is not None
+
+        def score(pairs: Pairs, max_length: int, watch: Stopwatch) -> np.ndarray:
+            with watch.phase("tokenize"):
+                encoded = encode_pairs(loaded.tokenizer, pairs, max_length=max_length)
+            with watch.phase("model"):
+                return scorer.score_encoded(encoded, batch_size=self.batch_size, token_budget=self.token_budget)
+
+        return score
+
+
+def torch_only(loaded: Loaded, scorer: str) -> torch.nn.Module:
+    """The PyTorch model of `loaded`; Unsupported under another runtime."""
+    if loaded.model is None or loaded.runtime != "torch":
+        raise Unsupported(f"{scorer} runs PyTorch models only, not runtime {loaded.runtime}")
+    return loaded.model
+
 
 @dataclass(frozen=True)
 class PlainLoop:
@@ -113,7 +143,7 @@ class PlainLoop:
         return False
 
     def bind(self, loaded: Loaded) -> Bound:
-        model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
+        model, tokenizer, device = torch_only(loaded, "PlainLoop"), loaded.tokenizer, loaded.device
 
         def score(pairs: Pairs, max_length: int, watch: Stopwatch) -> np.ndarray:
             out = []
@@ -150,6 +180,7 @@ class SentenceTransformers:
         return False
 
     def bind(self, loaded: Loaded) -> Bound:
+        torch_only(loaded, "SentenceTransformers")
         if loaded.architecture == "jinabert":
             raise Unsupported("sentence-transformers loads JinaBERT only through its remote code")
         if loaded.dtype == "int8":

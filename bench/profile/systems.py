@@ -1,11 +1,12 @@
-"""A profiled system: a model (its facts, a checkpoint folder) and a scorer, loaded per dtype.
+"""A profiled system: a model (its facts, a checkpoint folder) and a scorer, loaded per runtime and dtype.
 
 A system's model comes from `reranker: <name>` (the facts of that option of the `reranker` config
 group, configs/reranker/<name>.yaml, composed by Hydra) or from inline `facts:`. With
 `pretrained: false` (the default) a random-weight checkpoint of that architecture is written to a
 scratch folder (architecture-only mode, no download); with `pretrained: true` the real checkpoint
 is resolved (hub cache, local folder, packaged copy). Either way the folder is loaded through
-bench.rerank.loading, the loader the pipeline uses.
+bench.rerank.loading, the loader the pipeline uses; runtime onnxruntime then exports it to ONNX
+(bench.rerank.onnx, as a reranker's `runtime: onnxruntime` does) and scores through onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -28,6 +29,9 @@ from bench.models.runtime import DTYPES
 from bench.paths import CONFIG_DIR
 from bench.profile.architectures import TOKEN_TYPE_FAMILIES, check_facts, fit_tokenizer, random_checkpoint
 from bench.profile.flops import Shape
+
+if TYPE_CHECKING:
+    from bench.rerank.onnx import OnnxScorer
 
 #: dtypes a profile can ask for; int8 is dynamic quantisation of the linear layers (CPU only)
 PROFILE_DTYPES = (*DTYPES, "int8")
@@ -67,6 +71,17 @@ def _reranker_group() -> Iterator[list[str]]:
         yield options()
 
 
+def runtime_problem(runtime: str, dtype: str, device: torch.device) -> str | None:
+    """Why a (runtime, dtype) cannot be profiled on a device, or None."""
+    from bench.rerank.onnx import ONNX_DTYPES, RUNTIMES
+
+    if runtime not in RUNTIMES:
+        return f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}"
+    if runtime == "onnxruntime":
+        return None if dtype in ONNX_DTYPES else f"onnxruntime runs {' or '.join(ONNX_DTYPES)}, not {dtype}"
+    return dtype_problem(dtype, device)
+
+
 def dtype_problem(dtype: str, device: torch.device) -> str | None:
     """Why a dtype cannot be profiled on a device, or None."""
     if dtype not in PROFILE_DTYPES:
@@ -80,9 +95,13 @@ def dtype_problem(dtype: str, device: torch.device) -> str | None:
 
 @dataclass
 class Loaded:
-    """One system's model at one dtype, ready to score."""
+    """One system's model at one runtime and dtype, ready to score.
 
-    model: torch.nn.Module
+    runtime onnxruntime: `onnx` is the scorer over the verified export and `model` is None (the
+    PyTorch model it was exported from is released); `params` counts the PyTorch model's.
+    """
+
+    model: torch.nn.Module | None
     tokenizer: Any
     device: torch.device
     dtype: str
@@ -90,6 +109,8 @@ class Loaded:
     architecture: str
     load_seconds: float
     params: int
+    runtime: str = "torch"
+    onnx: OnnxScorer | None = None
 
 
 @dataclass
@@ -101,7 +122,7 @@ class ModelSource:
     pretrained: bool = False
     seed: int = 0
     path: Path | None = None
-    loaded: dict[str, Loaded] = field(default_factory=dict)
+    loaded: dict[tuple[str, str], Loaded] = field(default_factory=dict)  # (runtime, dtype) -> model
 
     @property
     def architecture(self) -> str:
@@ -121,25 +142,38 @@ class ModelSource:
                 self.path = random_checkpoint(self.facts, scratch / f"{self.name}-seed{self.seed}", seed=self.seed)
         return self.path
 
-    def load(self, dtype: str, device: torch.device) -> Loaded:
-        """Load (and time loading) the model at `dtype` on `device`; kept for later calls."""
+    def load(self, dtype: str, device: torch.device, runtime: str = "torch",
+             onnx: dict[str, Any] | None = None) -> Loaded:
+        """Load (and time loading) the model at `dtype` on `device` under `runtime`; kept for later calls.
+
+        `onnx`: onnxruntime's settings (optimization, threads) for runtime onnxruntime.
+        """
         if self.path is None:
             raise RuntimeError(f"{self.name}: call prepare(scratch) before load()")
-        if dtype not in self.loaded:
-            self.loaded[dtype] = load_checkpoint(
-                self.path, architecture=self.architecture, dtype=dtype, device=device, vocab=self.shape.vocab
+        if (runtime, dtype) not in self.loaded:
+            self.loaded[runtime, dtype] = load_checkpoint(
+                self.path, architecture=self.architecture, dtype=dtype, device=device, vocab=self.shape.vocab,
+                runtime=runtime, onnx=onnx,
             )
-        return self.loaded[dtype]
+        return self.loaded[runtime, dtype]
 
     def unload(self) -> None:
         self.loaded.clear()
 
 
 def load_checkpoint(
-    path: Path, *, architecture: str, dtype: str, device: torch.device, vocab: int | None = None
+    path: Path, *, architecture: str, dtype: str, device: torch.device, vocab: int | None = None,
+    runtime: str = "torch", onnx: dict[str, Any] | None = None,
 ) -> Loaded:
-    """Load a checkpoint folder through bench.rerank.loading; int8: float32, then dynamic quantisation."""
+    """Load a checkpoint folder through bench.rerank.loading; int8: float32, then dynamic quantisation.
+
+    runtime onnxruntime: float32 in PyTorch, then bench.rerank.onnx's verified export (`onnx`: its
+    optimization and threads); the load time covers both.
+    """
     from bench.rerank.loading import load_cross_encoder
+
+    if runtime == "onnxruntime":
+        return load_onnx(path, architecture=architecture, dtype=dtype, device=device, vocab=vocab, **(onnx or {}))
 
     started = time.perf_counter()
     torch_dtype = torch.float32 if dtype == "int8" else DTYPES[dtype]
@@ -159,6 +193,23 @@ def load_checkpoint(
         tokenizer = fit_tokenizer(tokenizer, vocab)
     params = sum(p.numel() for p in loaded.model.parameters())
     return Loaded(model, tokenizer, device, dtype, Path(path), architecture, seconds, params)
+
+
+def load_onnx(
+    path: Path, *, architecture: str, dtype: str, device: torch.device, vocab: int | None = None,
+    optimization: str = "all", threads: int | None = None,
+) -> Loaded:
+    """The checkpoint in PyTorch float32, exported (or its cached export reused), verified, opened in onnxruntime."""
+    from bench.rerank.onnx import open_onnx
+
+    started = time.perf_counter()
+    reference = load_checkpoint(path, architecture=architecture, dtype="float32", device=torch.device("cpu"),
+                                vocab=vocab)
+    scorer = open_onnx(reference.model, reference.tokenizer, name=f"{architecture} at {path}", checkpoint=path,
+                       dtype=dtype, device=device, threads=threads, optimization=optimization)
+    seconds = time.perf_counter() - started
+    return Loaded(None, reference.tokenizer, device, dtype, Path(path), architecture, seconds, reference.params,
+                  runtime="onnxruntime", onnx=scorer)
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:

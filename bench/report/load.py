@@ -34,7 +34,7 @@ RETRIEVAL_SUITE = "retrieval"
 METRICS_COLUMNS = ("dataset", "system", "measure", "value")
 PER_QUERY_COLUMNS = ("dataset", "system", "measure", "query_id", "value")
 THROUGHPUT_COLUMNS = (
-    "system", "device", "dtype", "batch", "max_length", "k", "pairs_per_s", "tokens_per_s",
+    "system", "device", "runtime", "dtype", "batch", "max_length", "k", "pairs_per_s", "tokens_per_s",
     "p50_ms", "p95_ms", "p99_ms", "peak_mem_mb", "flops_per_pair", "peak_fraction",
 )
 THROUGHPUT_REQUIRED = ("system", "device")

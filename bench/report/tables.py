@@ -232,16 +232,20 @@ def rag_table(results: Results) -> Table | None:
 
 
 def cost_table(results: Results) -> Table | None:
-    """Best throughput, p95 latency per rerank depth and peak memory per system × device × dtype."""
+    """Best throughput, p95 latency per rerank depth and peak memory per system × device × runtime × dtype."""
     frame = results.throughput
     if frame.empty:
         return None
     rows = []
     ks = sorted(frame["k"].dropna().unique())
     frame = frame.assign(weights=frame["weights"].fillna("") if "weights" in frame else "")
-    for (system, weights, device, dtype), group in frame.groupby(["system", "weights", "device", "dtype"],
-                                                                 dropna=False, sort=True):
-        row: dict[str, object] = {"system": system, "weights": weights, "device": device, "dtype": dtype}
+    # a throughput.csv from before the runtime column measured PyTorch
+    runtime = frame["runtime"].replace("", np.nan).fillna("torch") if "runtime" in frame else "torch"
+    frame = frame.assign(runtime=runtime)
+    for (system, weights, device, runtime, dtype), group in frame.groupby(
+            ["system", "weights", "device", "runtime", "dtype"], dropna=False, sort=True):
+        row: dict[str, object] = {"system": system, "weights": weights, "device": device, "runtime": runtime,
+                                  "dtype": dtype}
         speed = group.dropna(subset=["pairs_per_s"])
         if len(speed):
             best = speed.loc[speed["pairs_per_s"].idxmax()]
@@ -259,7 +263,7 @@ def cost_table(results: Results) -> Table | None:
     # toy shapes (profile=smoke's toy-bert, toy-jina) measure the machinery, not a model: marked on the row
     display = pd.DataFrame({
         "system": data["system"], "weights": [w or DASH for w in data["weights"]],
-        "device": data["device"], "dtype": data["dtype"],
+        "device": data["device"], "runtime": data["runtime"], "dtype": data["dtype"],
         "pairs/s (best)": [fmt(v, 1) for v in data["pairs_per_s"]],
         "at batch × max_length": [DASH if not b else f"{b} × {fmt(m, 0)}"
                                   for b, m in zip(data["at_batch"], data["at_max_length"], strict=True)],

@@ -25,7 +25,7 @@ ROWS = [
 
 def test_throughput_columns_exactly():
     assert ",".join(THROUGHPUT_COLUMNS) == (
-        "system,device,dtype,batch,max_length,k,pairs_per_s,tokens_per_s,p50_ms,p95_ms,p99_ms,peak_mem_mb,"
+        "system,device,runtime,dtype,batch,max_length,k,pairs_per_s,tokens_per_s,p50_ms,p95_ms,p99_ms,peak_mem_mb,"
         "flops_per_pair,peak_fraction"
     )
 

@@ -34,8 +34,8 @@ def made_up() -> ProfileResults:
 
     add("fast", "tok16384", [30.0, 20.0, 33.0], fractions=[0.85, 0.6, 0.9], memory=87.0)
     add("slow", "32", [10.0, 10.0, 10.0], memory=100.0)
-    results.scores[("fast", "float32", "tok16384", 512)] = np.array([1.0, 2.0, np.nan])
-    results.scores[("slow", "float32", "32", 512)] = np.array([1.0, 2.000001, 3.0])
+    results.scores[("fast", "torch", "float32", "tok16384", 512)] = np.array([1.0, 2.0, np.nan])
+    results.scores[("slow", "torch", "float32", "32", 512)] = np.array([1.0, 2.000001, 3.0])
     return results
 
 
@@ -79,4 +79,4 @@ def test_report_files(tmp_path):
     text = md.read_text()
     assert "**PASS**" in text and "why" in text and "## Machine" in text
     assert json.loads(js.read_text())["targets"][0]["verdict"] == "PASS"
-    assert csv.read_text().startswith("system,device,dtype,batch")
+    assert csv.read_text().startswith("system,device,runtime,dtype,batch")
