@@ -1,1 +1,2 @@
-"""Evaluation: ir-measures behind one adapter, tidy result files, and the summary table."""
+"""Evaluation: ir-measures behind one adapter (one tie rule for every measure), tidy result files and
+their checked reader, the summary table and its markdown writer, and sweep aggregation."""

@@ -1,4 +1,5 @@
-"""First stages: produce the candidate list a reranker reorders (BM25, dense, a TREC run file)."""
+"""First stages: produce the candidate list a reranker reorders (BM25, dense over any
+Embedder, hybrid reciprocal rank fusion, a TREC run file)."""
 
 from bench.first_stage.base import FirstStage
 
