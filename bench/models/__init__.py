@@ -1,10 +1,10 @@
 """Model code bench owns, and where model files come from.
 
 `jinabert` (with `alibi`) is JinaBERT without remote code: jina-reranker-v1 cross-encoders and
-jina-embeddings-v2 encoders. `sentence` is the one sentence-transformers wrapper and the Embedder protocol dense search takes;
-`onnx_export` writes verified ONNX graphs of bench's cross-encoders; `hub` says where every model's
-files come from; `runtime` spells devices and dtypes. JinaBERT's public names are
-re-exported here lazily, so that importing a light sibling module (such as `bench.models.hub`)
+jina-embeddings-v2 encoders. `sentence` is the one sentence-transformers wrapper and the Embedder
+protocol dense search takes; `onnx_export` writes verified ONNX graphs of bench's cross-encoders;
+`hub` says where every model's files come from; `runtime` spells devices and dtypes. JinaBERT's
+public names are re-exported here lazily, so that importing a light sibling module (such as `bench.models.hub`)
 does not pull in torch and transformers.
 """
 
