@@ -29,6 +29,18 @@ CORPUS = [
 TokenizerStyle = Literal["roberta", "bert"]
 
 
+#: query-document pairs of many lengths (one pair of single tokens, one long document): engine tests
+PAIRS = [
+    ("boundary layer", "The boundary layer of a flat plate in supersonic flow grows with distance."),
+    ("heat transfer", "Heat transfer to a blunt body at hypersonic speeds depends on the nose radius."),
+    ("fox", "The quick brown fox jumps over the lazy dog near the river bank."),
+    ("numbers", "Numbers such as 1, 2, 3, 10, 100 and 2024 appear in scientific abstracts as well."),
+    ("rerankers", "Rerankers reorder the first stage's top hundred results."),
+    ("a", "b"),
+    ("cross-encoders read the query and the document together", "one relevance score " * 12),
+]
+
+
 def build_tokenizer(
     *, style: TokenizerStyle = "roberta", vocab_size: int = 400, model_max_length: int = 512
 ) -> PreTrainedTokenizerFast:

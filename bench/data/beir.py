@@ -224,11 +224,12 @@ def read_qrels(path: Path) -> list[Judgement]:
     return judgements
 
 
-def decode_line(raw: bytes, path: Path, line_no: int) -> str:
+def decode_line(raw: bytes, path: Path, line_no: int, fix: str = "save the file as UTF-8") -> str:
+    """One line of a text file bench reads (a BOM allowed on the first); anything but UTF-8 is refused."""
     try:
         return raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
     except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}:{line_no}: not UTF-8 ({error})") from None
+        raise DatasetError(f"{path}:{line_no}: not UTF-8 ({error}); {fix}") from None
 
 
 def parse_judgement(fields: list[str], path: Path, line_no: int) -> Judgement:

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from bench.data.beir import decode_line
 from bench.data.records import Document, Run
 from bench.errors import InputError
 
@@ -27,7 +28,7 @@ def read_trec_run(path: Path) -> Run:
     run: Run = {}
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            parts = _decode(raw, path, number).split()
+            parts = decode_line(raw, path, number, fix="save the run file as UTF-8").split()
             if not parts:
                 continue
             qid, doc_id, value = _parse_line(parts, path, number)
@@ -36,13 +37,6 @@ def read_trec_run(path: Path) -> Run:
                 raise InputError(f"{path}:{number}: document {doc_id} appears twice for query {qid}; keep one line")
             docs[doc_id] = value
     return run
-
-
-def _decode(raw: bytes, path: Path, number: int) -> str:
-    try:
-        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}:{number}: not UTF-8 ({error}); save the run file as UTF-8") from None
 
 
 def _parse_line(parts: list[str], path: Path, number: int) -> tuple[str, str, float]:

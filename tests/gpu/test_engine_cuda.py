@@ -23,19 +23,12 @@ from bench.rerank.engine import (
     tokenizer_settings,
 )
 from bench.rerank.loading import load_cross_encoder
+from tests.checkpoints import PAIRS as ENGINE_PAIRS
 from tests.checkpoints import make_bert_checkpoint, make_jinabert_checkpoint
 
 pytestmark = pytest.mark.gpu
 
-PAIRS = [
-    ("boundary layer", "The boundary layer of a flat plate in supersonic flow grows with distance."),
-    ("heat transfer", "Heat transfer to a blunt body at hypersonic speeds depends on the nose radius."),
-    ("fox", "The quick brown fox jumps over the lazy dog near the river bank."),
-    ("numbers", "Numbers such as 1, 2, 3, 10, 100 and 2024 appear in scientific abstracts as well."),
-    ("rerankers", "Rerankers reorder the first stage's top hundred results."),
-    ("a", "b"),
-    ("cross-encoders read the query and the document together", "one relevance score " * 12),
-] * 3
+PAIRS = ENGINE_PAIRS * 3
 #: small enough for several padded batches over PAIRS
 BUDGET = 256
 

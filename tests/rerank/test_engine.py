@@ -27,17 +27,7 @@ from bench.rerank.engine import (
     score_pairs,
     to_device,
 )
-from tests.checkpoints import make_bert_checkpoint, make_jinabert_checkpoint
-
-PAIRS = [
-    ("boundary layer", "The boundary layer of a flat plate in supersonic flow grows with distance."),
-    ("heat transfer", "Heat transfer to a blunt body at hypersonic speeds depends on the nose radius."),
-    ("fox", "The quick brown fox jumps over the lazy dog near the river bank."),
-    ("numbers", "Numbers such as 1, 2, 3, 10, 100 and 2024 appear in scientific abstracts as well."),
-    ("rerankers", "Rerankers reorder the first stage's top hundred results."),
-    ("a", "b"),
-    ("cross-encoders read the query and the document together", "one relevance score " * 12),
-]
+from tests.checkpoints import PAIRS, make_bert_checkpoint, make_jinabert_checkpoint
 
 
 @pytest.fixture(scope="module")
