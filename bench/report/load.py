@@ -320,6 +320,7 @@ def _gather_run(gathered: _Gathered, path: Path, label: str) -> None:
         gathered.dataset_meta.setdefault(str(manifest["dataset"]["name"]), manifest["dataset"])
     for item in manifest.get("skipped") or []:
         gathered.skipped.append({"run": label, **{k: str(item.get(k, "")) for k in ("system", "reason", "fix")}})
+    gathered.skipped.extend({"run": label, **pair_not_run(item)} for item in manifest.get("pairs_not_run") or [])
     if (path / "metrics.csv").exists():
         gathered.metrics.append(_tag(read_tidy_csv(path / "metrics.csv", METRICS_COLUMNS, numbers=["value"]), run))
     if (path / "per_query.csv").exists():
@@ -369,3 +370,14 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
         return empty
     return pd.concat(frames, ignore_index=True)
 
+
+def pair_not_run(item: dict[str, Any]) -> dict[str, str]:
+    """A (first stage, reranker) pair the run did not score because the reranker is the model that retrieved
+    the candidates (manifest `pairs_not_run`), as a row of the skipped-systems table."""
+    system = str(item.get("system", ""))
+    first_stage, _, reranker = system.partition(">>")
+    return {"system": system,
+            "reason": f"not run: rescoring with {item.get('model', 'the same model')}, the model that retrieved "
+                      "the candidates, gives the same order",
+            "fix": f"nothing to fix, the {first_stage} row shows that order; to rescore with another model, set "
+                   f"reranker.{reranker}.model=<another model>"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench.errors import InputError
@@ -139,3 +141,15 @@ def test_out_pointing_at_a_file_is_an_input_error(tmp_path, runs):
     taken.write_text("not a folder")
     with pytest.raises(InputError, match=r"--out .*report.md: a file is there; give a folder"):
         build_report([runs], taken)
+
+
+def test_pairs_the_run_did_not_score_are_listed_with_the_skipped_systems(tmp_path, make_beir_run):
+    folder = make_beir_run(tmp_path / "run", "demo", {"dense": [0.5, 0.7]})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["pairs_not_run"] = [{"system": "dense>>biencoder", "model": "sentence-transformers/all-MiniLM-L6-v2"}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    skipped = load_results([folder]).skipped
+    assert [row["system"] for row in skipped] == ["dense>>biencoder"]
+    assert "all-MiniLM-L6-v2, the model that retrieved the candidates" in skipped[0]["reason"]
+    assert "the dense row shows that order" in skipped[0]["fix"]
+    assert "reranker.biencoder.model=" in skipped[0]["fix"]
