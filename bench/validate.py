@@ -222,6 +222,8 @@ def device_problem(value: Any) -> str | None:
 
 def dtype_problem(value: Any, device: Any) -> str | None:
     """Why `value` is no dtype for `device` (pick_dtype's rules, checked before any model loads), or None."""
+    if value == "float32":  # valid on every device: checked without importing torch (the default, kept fast)
+        return None
     names = _dtype_names()
     if value not in names:
         return f"must be one of {', '.join(names)}.{did_you_mean(value, names)}".rstrip(".")
