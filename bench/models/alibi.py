@@ -44,11 +44,15 @@ def with_padding(bias: torch.Tensor, attention_mask: torch.Tensor | None) -> tor
     A sequence without a single real token (an all-zero mask row) attends everywhere instead, so
     that no softmax row is entirely masked; its output is meaningless but finite.
     """
-    if attention_mask is None:
+    if attention_mask is None or bool(attention_mask.to(torch.bool).all()):
         return bias
+    return mask_padding(bias, attention_mask)
+
+
+def mask_padding(bias: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """`with_padding`'s rule applied always, with no data-dependent shortcut: what a traced graph
+    (the ONNX export) computes for every batch."""
     keep = attention_mask.to(torch.bool)
-    if bool(keep.all()):
-        return bias
     keep = keep | ~keep.any(dim=-1, keepdim=True)
     return bias.masked_fill(~keep[:, None, None, :], torch.finfo(bias.dtype).min)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.models.alibi import alibi_bias, alibi_slopes
+from bench.models.alibi import alibi_bias, alibi_slopes, mask_padding
 
 #: the ONNX opset exported: 17 has LayerNormalization as one operator
 OPSET = 17
@@ -61,8 +61,7 @@ class JinaBertGraph(nn.Module):
     engine's last-layer-for-the-first-token view) with the ALiBi bias computed in the graph.
 
     The bias is -slope_h * |i - j| over the batch's length, padded keys set to the dtype's minimum,
-    and a row without a single real token attending everywhere: bench.models.alibi.with_padding's
-    rules, without its data-dependent shortcut.
+    and a row without a single real token attending everywhere: bench.models.alibi.mask_padding.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -76,9 +75,7 @@ class JinaBertGraph(nn.Module):
         bert = self.model.bert
         hidden = bert.embeddings(input_ids, token_type_ids)
         bias = alibi_bias(self.slopes, input_ids.shape[1], device=input_ids.device, dtype=hidden.dtype)
-        keep = attention_mask.to(torch.bool)
-        keep = keep | ~keep.any(dim=-1, keepdim=True)
-        bias = bias.masked_fill(~keep[:, None, None, :], torch.finfo(hidden.dtype).min)
+        bias = mask_padding(bias, attention_mask)
         hidden = bert.encoder(hidden, bias)
         return self.model.classifier(self.model.dropout(bert.pooler(hidden)))
 
