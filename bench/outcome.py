@@ -127,7 +127,7 @@ def skipped_block(skipped: Sequence[Mapping[str, Any]]) -> str:
     mixed = len({s.get("kind", "reranker") for s in skipped}) > 1
     labels = [f"{s.get('kind', 'reranker')} {s['system']}" if mixed else str(s["system"]) for s in skipped]
     width = max(len(label) for label in labels)
-    lines = [f"skipped {_nouns(skipped)} whose model cannot be had here:"]
+    lines = [f"skipped {_nouns(skipped)} whose model or service is unavailable here:"]
     lines += [f"  {label:<{width}}  {skip['reason']}" for label, skip in zip(labels, skipped, strict=True)]
     hub = [s for s in skipped if s.get("hub_id")]
     if hub:

@@ -31,7 +31,7 @@ def test_default_main_job_on_the_demo_prints_the_table(tmp_path):
     # the bi-encoder is the dense stage's own model: that pair is not run, and said once
     assert "| dense>>biencoder |" not in done.stdout and done.stdout.count("not run: dense>>biencoder") == 1
     # the zoo's cross-encoders cannot be had offline: one block, with the exact commands that fix each
-    assert done.stdout.count("skipped 5 rerankers whose model cannot be had here:") == 1
+    assert done.stdout.count("skipped 5 rerankers whose model or service is unavailable here:") == 1
     assert done.stdout.count("hf download ") == 5 and "hf download jinaai/jina-reranker-v1-tiny-en" in done.stdout
     assert "'reranker.jina-tiny.model=/path/to/jina-reranker-v1-tiny-en'" in done.stdout
     metrics = pd.read_csv(tmp_path / "metrics.csv")

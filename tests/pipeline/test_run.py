@@ -193,7 +193,7 @@ def test_models_that_cannot_be_had_are_one_block_of_exact_fix_commands(compose, 
                   "reranker=[jina-tiny,bge-base]", "reranker.bge-base.revision=abc123")
     run(cfg, out_dir=tmp_path)
     out = capsys.readouterr().out
-    assert out.count("skipped 2 rerankers whose model cannot be had here:") == 1
+    assert out.count("skipped 2 rerankers whose model or service is unavailable here:") == 1
     assert "  hf download jinaai/jina-reranker-v1-tiny-en\n" in out
     assert "  hf download BAAI/bge-reranker-base --revision abc123\n" in out
     assert "  'reranker.jina-tiny.model=/path/to/jina-reranker-v1-tiny-en'\n" in out

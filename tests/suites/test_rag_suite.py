@@ -127,7 +127,7 @@ def test_unavailable_models_are_skipped_with_a_reason(compose, tiny_beir, tmp_pa
         "suite.embeddings.bge-base", "suite.embeddings.jina-v2-base", "suite.embeddings.api", "reranker.biencoder"}
     printed = capsys.readouterr().out
     # one block, as the pipeline prints it; the kind tells an embedding from a reranker
-    assert printed.count("skipped 1 reranker and 3 embedding models whose model cannot be had here:\n") == 1
+    assert printed.count("skipped 1 reranker and 3 embedding models whose model or service is unavailable here:\n") == 1
     assert re.search(r"\n  embedding api +the environment variable NO_SUCH_KEY is not set\n", printed)
     assert re.search(r"\n  reranker biencoder +\S", printed)
     assert "  embedding api: export NO_SUCH_KEY=" in printed
