@@ -90,10 +90,8 @@ def run(
     its message one line per problem.
     """
     from bench.pipeline import run as run_pipeline
-    from bench.validate import validate
 
-    cfg = compose(*overrides)
-    validate(cfg, dataset=dataset is None)  # ConfigError (an InputError) listing every bad value, before any work
+    cfg = compose(*overrides)  # run_pipeline validates it first: ConfigError before any work
     out = Path(output_dir or cfg.get("output_dir") or
                Path("reports/runs") / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(3)}").resolve()
     run_pipeline(cfg, out, dataset=dataset, first_stages=first_stages, rerankers=rerankers, show=False)

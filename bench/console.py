@@ -126,11 +126,6 @@ INPUT_ERROR_STATUS = 2
 #: errors that are the user's to fix besides bench.errors.InputError and its subclasses, as "module:Class".
 #: Looked up only in modules already imported: an instance cannot exist before its module is.
 USER_ERRORS = (
-    "bench.report.load:ReportInputError",
-    "bench.evaluate.aggregate:StudyError",
-    "bench.suites.rag.documents:DocumentError",
-    "bench.suites.rag.chunking:ChunkingError",
-    "bench.suites.rag.qa:QADatasetError",
     "bench.models.jinabert:CheckpointError",
     # Hydra's own: an override it cannot parse, a config group option or key that does not exist
     "hydra.errors:OverrideParseException",

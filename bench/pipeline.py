@@ -155,16 +155,17 @@ def rescore(
     return score_candidates(
         reranker, dataset, candidates, identity=reranker_identity(node) if node is not None else None,
         shard_queries=shard_queries, executor=executor,
-        replica=partial(instantiate, node) if node is not None else None, cache=cache, label=label,
+        replica=partial(instantiate_model, node) if node is not None else None, cache=cache, label=label,
     )
 
 
 def same_model(first_stage: object, reranker: object) -> str | None:
     """The model id when a bi-encoder would rescore the candidates of a dense first stage using that very
-    model (the order cannot change: nothing to measure); else None."""
+    model and normalisation (the order cannot change: nothing to measure); else None."""
     fs_info, rr_info = first_stage.info(), reranker.info()  # type: ignore[attr-defined]
-    if fs_info.get("kind") == "dense" and rr_info.get("kind") == "bi_encoder" \
-            and fs_info.get("model") == rr_info.get("model") and fs_info.get("revision") == rr_info.get("revision"):
+    if fs_info.get("kind") != "dense" or rr_info.get("kind") != "bi_encoder":
+        return None
+    if all(fs_info.get(key) == rr_info.get(key) for key in ("model", "revision", "normalize")):
         return str(fs_info["model"])
     return None
 

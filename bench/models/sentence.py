@@ -135,11 +135,11 @@ class SentenceEncoder:
     def identity(self) -> dict[str, Any]:
         """model, revision, source and normalisation: what the vectors depend on (loads the model)."""
         self.load()
-        return {**self.facts(), "normalize": self.normalize}
+        return self.facts()
 
     def info(self) -> dict[str, Any]:
         return self.facts()
 
     def facts(self) -> dict[str, Any]:
-        """model, revision and source (None until loaded) for a manifest; loads nothing."""
-        return {"model": self.model, "revision": self.revision, "source": self.source}
+        """model, revision, source (None until loaded) and normalisation, for a manifest; loads nothing."""
+        return {"model": self.model, "revision": self.revision, "source": self.source, "normalize": self.normalize}

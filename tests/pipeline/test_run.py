@@ -227,3 +227,18 @@ def test_the_ending_records_every_skip_alike_and_prints_nothing_when_not_shown(c
     assert manifest["pairs_not_run"] == [] and manifest["cache_entries_quarantined"] == []
     # nothing in a study is random: no seed is recorded as if it had been used
     assert "seed" not in manifest and "seed" not in manifest["config"]
+
+
+def test_a_bi_encoder_pair_is_not_run_only_when_model_and_normalisation_match():
+    from types import SimpleNamespace
+
+    from bench.pipeline import same_model
+
+    def thing(**info):
+        return SimpleNamespace(info=lambda: info)
+
+    dense = thing(kind="dense", model="m", revision=None, normalize=True)
+    assert same_model(dense, thing(kind="bi_encoder", model="m", revision=None, normalize=True)) == "m"
+    # dot products of unnormalised vectors can order the candidates differently: worth running
+    assert same_model(dense, thing(kind="bi_encoder", model="m", revision=None, normalize=False)) is None
+    assert same_model(dense, thing(kind="bi_encoder", model="other", revision=None, normalize=True)) is None
