@@ -29,7 +29,6 @@ random weights. Files come through `bench.models.hub.resolve` (a folder, the hub
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -46,8 +45,9 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
-from bench.models.alibi import AlibiCache, with_padding
+from bench.models.alibi import AlibiCache, alibi_bias, mask_padding, with_padding
 from bench.models.hub import resolve
+from bench.models.views import module_view
 
 FEED_FORWARD_TYPES = ("geglu", "reglu")
 #: config.json keys written by the reference code that mean something else to transformers.
@@ -529,8 +529,16 @@ class JinaBertModel(JinaBertPreTrainedModel):
         return self.embeddings.word_embeddings
 
     def attention_bias(self, attention_mask: torch.Tensor | None, length: int, dtype: torch.dtype) -> torch.Tensor:
-        """The additive [1 or B, heads, L, L] bias for every layer: ALiBi plus key padding."""
+        """The additive [1 or B, heads, L, L] bias for every layer: ALiBi plus key padding.
+
+        Under a TorchScript trace (the ONNX export) the bias is built from the traced length, without
+        the cache (keyed by a Python length) and with the padding mask always applied (no shortcut
+        for an unpadded batch), so one trace serves every batch size and length.
+        """
         device = self.embeddings.word_embeddings.weight.device
+        if torch.jit.is_tracing():
+            bias = alibi_bias(self.alibi.slopes, length, device=device, dtype=dtype)
+            return bias if attention_mask is None else mask_padding(bias, attention_mask)
         return with_padding(self.alibi(length, device=device, dtype=dtype), attention_mask)
 
     def forward(
@@ -616,9 +624,9 @@ class JinaBertForSequenceClassification(JinaBertPreTrainedModel):
         sequence's first token alone: the pooler reads nothing else, so `forward` gives the same
         logits for about a layer's work less (the last layer's keys and values still cover every
         token). This model is left as it is."""
-        view = _shallow_copy(self)
-        view.bert = _shallow_copy(self.bert)
-        view.bert.encoder = _shallow_copy(self.bert.encoder)
+        view = module_view(self)
+        view.bert = module_view(self.bert)
+        view.bert.encoder = module_view(self.bert.encoder)
         view.bert.encoder.first_token_last_layer = True
         return view
 
@@ -651,14 +659,6 @@ class JinaBertForSequenceClassification(JinaBertPreTrainedModel):
         if not labelled and "classifier.weight" in weights:
             overrides["num_labels"] = weights.shape("classifier.weight")[0]
         return JinaBertConfig.from_checkpoint_dict(raw, **overrides)
-
-
-def _shallow_copy(module: nn.Module) -> Any:
-    """A new module object sharing `module`'s parameters and children, whose own children and
-    settings can be replaced without touching `module`."""
-    clone = copy.copy(module)
-    clone._modules = dict(module._modules)
-    return clone
 
 
 # ----------------------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ Scores equal scoring each pair alone (within float rounding: 1e-5 in float32); t
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.console import advance
+from bench.models.views import module_view
 
 #: pairs tokenised per chunk when tokenisation overlaps model work
 CHUNK_PAIRS = 4096
@@ -464,13 +464,6 @@ def _first_token_layer(layer: nn.Module, config) -> nn.Module | None:
     return FirstTokenBertLayer(layer) if bert_like and plain else None
 
 
-def _view(module: nn.Module) -> nn.Module:
-    """A new module object sharing `module`'s weights and children, whose children can be replaced."""
-    clone = copy.copy(module)
-    clone._modules = dict(module._modules)
-    return clone
-
-
 def first_token_model(model: nn.Module) -> nn.Module | None:
     """A view of `model` (same weights) whose last layer computes the first token only; None if unsupported.
 
@@ -491,7 +484,7 @@ def first_token_model(model: nn.Module) -> nn.Module | None:
     last = _first_token_layer(layers[-1], getattr(model, "config", None))
     if last is None:
         return None
-    view, base_view, encoder_view = _view(model), _view(base), _view(encoder)
+    view, base_view, encoder_view = module_view(model), module_view(base), module_view(encoder)
     encoder_view._modules["layer"] = nn.ModuleList([*list(layers)[:-1], last])
     base_view._modules["encoder"] = encoder_view
     view._modules[prefix] = base_view

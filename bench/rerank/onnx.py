@@ -75,8 +75,9 @@ PROBE_LENGTH = 64
 #: the export's example batch is cut shorter than the probes, so verification runs unseen shapes
 EXAMPLE_LENGTH = 16
 MODEL_FILE = "model.onnx"
-#: bump when the files of an export entry change meaning
-EXPORT_FORMAT = 1
+#: bump when the files of an export entry change meaning, or the graph exported from the same model
+#: (2: JinaBERT traced through its own forward; entry.json without input names)
+EXPORT_FORMAT = 2
 INSTALL_FIX = "pip install 'bench[onnx]' (onnxruntime and onnx), or use runtime: torch"
 
 PROBE_PAIRS = (
@@ -188,13 +189,12 @@ def session_scores(session, names: Sequence[str], batches: Sequence[dict[str, to
 
 
 def _write_export(folder: Path, graph: nn.Module, tokenizer, *, dtype: str, meta: dict[str, Any]) -> None:
-    def fill(tmp: Path) -> dict[str, Any]:
+    def fill(tmp: Path) -> None:
         float32 = tmp / (MODEL_FILE if dtype == "float32" else "float32.onnx")
-        names = export_onnx(graph, example_batch(tokenizer), float32)
+        export_onnx(graph, example_batch(tokenizer), float32)
         if dtype == "int8":
             quantize_int8(float32, tmp / MODEL_FILE)
             float32.unlink()
-        return {"input_names": names}
 
     write_folder(folder, fill, meta=meta)
 
@@ -310,9 +310,11 @@ def open_onnx(
     options = session_options(ort, threads=threads, optimization=optimization)
     started = time.perf_counter()
     view = scoring_model(model)
-    key = {"format": EXPORT_FORMAT, "checkpoint": checkpoint_fingerprint(checkpoint), "graph": type(model).__name__,
-           "first_token_last_layer": view is not model, "inputs": tokenizer_settings(tokenizer)[1], "dtype": dtype,
-           "opset": OPSET, "exporter": EXPORTER, "torch": torch.__version__, "onnxruntime": ort.__version__}
+    # "export_format", not "format": the key is the entry's metadata, and the store owns entry.json's "format"
+    key = {"export_format": EXPORT_FORMAT, "checkpoint": checkpoint_fingerprint(checkpoint),
+           "graph": type(model).__name__, "first_token_last_layer": view is not model,
+           "inputs": tokenizer_settings(tokenizer)[1], "dtype": dtype, "opset": OPSET, "exporter": EXPORTER,
+           "torch": torch.__version__, "onnxruntime": ort.__version__}
     folder = cache_dir() / "onnx" / stable_hash(key)
     batches = probe_batches(tokenizer, max_length=min(PROBE_LENGTH, max_length or PROBE_LENGTH))
     reference = torch_scores(model, batches)
@@ -339,10 +341,7 @@ def _from_cache(folder: Path, check, problems: list[dict[str, str]]) -> Verified
     if not folder.exists():
         return None
     try:
-        export = Export(folder, verify_folder(folder), "hit")
-        if not isinstance(export.record.get("input_names"), list):
-            raise CorruptEntry(folder, "entry.json does not list the graph's input names")
-        return check(export)
+        return check(Export(folder, verify_folder(folder), "hit"))
     except CorruptEntry as exc:
         problems.append(quarantine(exc.path, exc.reason).as_dict())
     except ExportRejected as exc:
