@@ -2,10 +2,11 @@
 
 A socket timeout only bounds each wait on the socket, so a server that announces a long body and
 sends one byte a second never lets it run out and holds a study forever. A `Deadline` bounds one
-attempt as a whole (connect, send, and the complete answer): when the time is up a timer shuts the
-attempt's sockets down, which ends any read in progress, and `expired` tells the caller why the read
-failed. Its opener also refuses redirects, so an Authorization header only ever goes to the address
-it was meant for. The rerank API (bench.rerank.api) and the RAG suite's API embedder use it.
+attempt as a whole (connect, any proxy tunnel and TLS handshake, send, and the complete answer): when
+the time is up a timer shuts the attempt's sockets down, which ends any read in progress, and `expired`
+tells the caller why the read failed. Its opener also refuses redirects, so an Authorization header
+only ever goes to the address it was meant for. The rerank API (bench.rerank.api) and the RAG
+suite's API embedder use it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import ssl
 import threading
 import urllib.request
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -81,27 +84,56 @@ def _shut(sock: socket.socket) -> None:
 
 
 class _Watched:
-    """A connection that hands its socket to the attempt's `Deadline` once connected."""
+    """A connection whose sockets its attempt's `Deadline` watches from the moment each exists.
+
+    The TCP socket is watched as soon as it is created, so a proxy's CONNECT tunnel and (over HTTPS)
+    the TLS handshake are bounded too, not only what follows `connect()`."""
 
     deadline: Deadline
-    sock: socket.socket | None
 
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        if self.sock is not None:
-            self.deadline.watch(self.sock)
+    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self._create_connection = partial(_create_watched, self._create_connection, deadline)
+
+
+def _create_watched(
+    create: Callable[..., socket.socket], deadline: Deadline, *args: Any, **kwargs: Any
+) -> socket.socket:
+    """`create` (socket.create_connection), the new socket watched by `deadline` before anything is sent."""
+    sock = create(*args, **kwargs)
+    deadline.watch(sock)
+    return sock
 
 
 class _WatchedHTTPConnection(_Watched, http.client.HTTPConnection):
-    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
+    pass
 
 
 class _WatchedHTTPSConnection(_Watched, http.client.HTTPSConnection):
+    """Wrapping for TLS detaches the TCP socket object (shutting it down then reaches nothing) before the
+    handshake, so the TLS socket is handed to the deadline before its handshake starts."""
+
     def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, deadline=deadline, **kwargs)
+        self._context = _HandshakeWatched(self._context, deadline)
+
+
+class _HandshakeWatched:
+    """Stands in for an `ssl.SSLContext`: its `wrap_socket` shows the TLS socket to the deadline, then shakes hands."""
+
+    def __init__(self, context: ssl.SSLContext, deadline: Deadline) -> None:
+        self.context = context
         self.deadline = deadline
+
+    def wrap_socket(self, sock: socket.socket, **kwargs: Any) -> ssl.SSLSocket:
+        tls = self.context.wrap_socket(sock, **kwargs, do_handshake_on_connect=False)
+        self.deadline.watch(tls)
+        tls.do_handshake()
+        return tls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.context, name)
 
 
 class _WatchedHTTPHandler(urllib.request.HTTPHandler):

@@ -232,6 +232,23 @@ def decode_line(raw: bytes, path: Path, line_no: int, fix: str = "save the file 
         raise DatasetError(f"{path}:{line_no}: not UTF-8 ({error}); {fix}") from None
 
 
+def decode_text(raw: bytes, path: Path | str, fix: str = "save the file as UTF-8") -> str:
+    """A whole text file bench reads (a BOM allowed); anything but UTF-8 is refused naming the line."""
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")  # positions stay those of `raw`
+    except UnicodeDecodeError as error:
+        raise NotUtf8(path, raw.count(b"\n", 0, error.start) + 1, error, fix) from None
+
+
+class NotUtf8(DatasetError):
+    """`decode_text`'s refusal; `line` and `reason` let a caller word it in its own error."""
+
+    def __init__(self, path: Path | str, line: int, reason: UnicodeDecodeError, fix: str) -> None:
+        super().__init__(f"{path}:{line}: not UTF-8 ({reason}); {fix}")
+        self.line = line
+        self.reason = reason
+
+
 def parse_judgement(fields: list[str], path: Path, line_no: int) -> Judgement:
     if len(fields) != 3 or not fields[0].strip() or not fields[1].strip():
         raise DatasetError(

@@ -182,7 +182,7 @@ class RayExecutor:
             options["runtime_env"] = self.runtime_env
         actor_class = ray.remote(_Replica).options(**options)
         replica_ref = ray.put(replica)  # shipped once, not once per actor
-        _Dispatch(self, ray, tasks, lambda: actor_class.remote(), replica_ref,
+        _Dispatch(self, ray, tasks, actor_class.remote, replica_ref,
                   getattr(reranker, "name", "the reranker"), on_done).run()
 
     def info(self) -> dict[str, object]:
@@ -214,10 +214,11 @@ class _Dispatch:
 
     def __init__(self, executor: RayExecutor, ray: Any, tasks: Sequence[ScoreTask], new_actor: Callable[[], Any],
                  replica_ref: Any, label: str, on_done: OnDone) -> None:
-        from ray.exceptions import RayActorError, WorkerCrashedError
+        from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
         self.executor, self.ray, self.new_actor, self.replica_ref = executor, ray, new_actor, replica_ref
         self.label, self.on_done = label, on_done
+        self.raised = RayTaskError  # the reranker raised inside the actor
         self.died = (RayActorError, WorkerCrashedError, getattr(ray.exceptions, "OutOfMemoryError", RayActorError))
         self.pending: deque[ScoreTask] = deque(tasks)
         self.waiting: dict[Any, tuple[_Slot, ScoreTask | None]] = {}  # ObjectRef -> (slot, task; None for load)
@@ -252,13 +253,11 @@ class _Dispatch:
 
     def take_one(self) -> None:
         """Wait for the next result and act on it."""
-        from ray.exceptions import RayTaskError
-
         [ref], _ = self.ray.wait(list(self.waiting), num_returns=1)
         slot, task = self.waiting.pop(ref)
         try:
             value = self.ray.get(ref)
-        except RayTaskError as exc:  # the reranker raised: the caller sees the same exception
+        except self.raised as exc:  # the reranker raised: the caller sees the same exception
             raise _original(exc, self.label) from exc
         except self.died as exc:
             self.replace(slot, exc)  # `ref` is still among slot.held: replace() queues its task again

@@ -114,11 +114,6 @@ class SentenceEncoder:
             self.source = where.source
         return self._loaded
 
-    @property
-    def dimension(self) -> int | None:
-        """The embeddings' width (loads the model)."""
-        return embedding_dimension(self.load())
-
     def encode(self, texts: Sequence[str], *, prefix: str = "") -> np.ndarray:
         """[len(texts), dimension] float32 rows in input order, each text read as `prefix + text`."""
         texts = [prefix + text for text in texts] if prefix else texts

@@ -86,20 +86,15 @@ class CrossEncoderReranker:
             return []
         loaded = self.load()
         max_length = min(self.max_length, loaded.max_length or self.max_length)
+        token_budget = resolve_token_budget(self.token_budget, loaded.device)
         if isinstance(loaded, LoadedOnnxCrossEncoder):
             scores, truncated = loaded.scorer.score(
-                pairs, max_length=max_length, batch_size=self.batch_size,
-                token_budget=resolve_token_budget(self.token_budget, loaded.device),
+                pairs, max_length=max_length, batch_size=self.batch_size, token_budget=token_budget
             )
         else:
             scores, truncated = score_pairs(
-                loaded.model,
-                loaded.tokenizer,
-                pairs,
-                max_length=max_length,
-                batch_size=self.batch_size,
-                token_budget=resolve_token_budget(self.token_budget, loaded.device),
-                device=loaded.device,
+                loaded.model, loaded.tokenizer, pairs, max_length=max_length, batch_size=self.batch_size,
+                token_budget=token_budget, device=loaded.device,
             )
         self.truncated_pairs += truncated
         self.scored_pairs += len(pairs)

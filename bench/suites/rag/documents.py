@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.data.beir import NotUtf8, decode_text
 from bench.errors import InputError
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -87,12 +88,10 @@ def _list_files(folder: Path) -> list[Path]:
 
 
 def _read_text(file: Path) -> str:
-    raw = file.read_bytes()
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DocumentError(f"{file}: not UTF-8 text, line {line} ({exc}); save it as UTF-8") from None
+        return decode_text(file.read_bytes(), file)
+    except NotUtf8 as exc:
+        raise DocumentError(f"{file}: not UTF-8 text, line {exc.line} ({exc.reason}); save it as UTF-8") from None
 
 
 def _read_pdf(file: Path, name: str, max_pages: int | None) -> list[tuple[str, str]]:

@@ -61,9 +61,8 @@ class SentenceTransformerEmbedder:
         return self.encoder.encode(texts, prefix=self.document_prefix)
 
     def identity(self) -> dict[str, Any]:
-        self.encoder.load()  # the source is part of what the vectors depend on
-        return {"kind": "sentence_transformers", **self.encoder.facts(), "query_prefix": self.query_prefix,
-                "document_prefix": self.document_prefix, "normalize": self.encoder.normalize}
+        return {"kind": "sentence_transformers", **self.encoder.identity(), "query_prefix": self.query_prefix,
+                "document_prefix": self.document_prefix}
 
     def info(self) -> dict[str, Any]:
         return {**self.identity(), "facts": self.facts}

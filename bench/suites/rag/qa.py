@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data.beir import NotUtf8, decode_text
 from bench.data.records import Dataset, Document, LoadReport, Qrels, id_problem
 from bench.errors import InputError
 
@@ -120,12 +121,10 @@ def load_qa_json(path: str | Path, *, name: str | None = None) -> QASet:
 
 def read_json(path: Path) -> Any:
     """The parsed file (objects as `_Object`s); bad bytes or bad JSON name the file and line."""
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise QADatasetError(f"{path}:{line}: not UTF-8 ({exc}); save the file as UTF-8") from None
+        text = decode_text(path.read_bytes(), path)
+    except NotUtf8 as exc:
+        raise QADatasetError(str(exc)) from None
     try:
         return json.loads(text, object_pairs_hook=_object_pairs)
     except json.JSONDecodeError as exc:
