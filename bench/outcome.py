@@ -138,8 +138,7 @@ def skipped_block(skipped: Sequence[Mapping[str, Any]]) -> str:
         lines.append("or add the override that points at a local copy of the checkpoint:")
         for skip in hub:
             folder = skip["hub_id"].rsplit("/", 1)[-1]
-            config = skip.get("config") or f"reranker.{skip['system']}"
-            lines.append(f"  '{config}.model=/path/to/{folder}'")
+            lines.append(f"  '{skip['config']}.model=/path/to/{folder}'")
     for label, skip in zip(labels, skipped, strict=True):
         if not skip.get("hub_id"):
             lines.append(f"  {label}: {skip['fix']}")

@@ -33,7 +33,8 @@ from bench.first_stage.base import FirstStage
 from bench.outcome import RunLog, finish, qrels_note
 from bench.rerank.base import Reranker
 from bench.rerank.scoring import Scored, score_candidates
-from bench.validate import validate
+from bench.validate import line, validate
+from bench.validate import self_hits as self_hits_problem
 
 #: Reranker config keys that do not change the scores, left out of the score-cache key.
 VOLATILE_KEYS = {"name", "device", "batch_size", "token_budget", "facts", "_target_",
@@ -73,13 +74,14 @@ def self_hit_rule(setting: object, dataset: Dataset) -> SelfHitRule:
     """`remove_self_hits`: true / false force it; `auto` follows the dataset (`Dataset.ignore_identical_ids`):
     on for BEIR's public datasets, whose evaluation drops self hits, off elsewhere (local folders, the
     demo, the synthetic set), where a query id may equal an unrelated document id (Cranfield, CISI)."""
+    problem = self_hits_problem(setting)  # `validate` refuses it first; this guards a direct call
+    if problem is not None:
+        raise InputError(line("remove_self_hits", setting, problem))
     value = setting.strip().lower() if isinstance(setting, str) else setting
     if value in (True, "true"):
         return SelfHitRule(True, "remove_self_hits=true", "true")
     if value in (False, "false"):
         return SelfHitRule(False, "remove_self_hits=false", "false")
-    if value != "auto":
-        raise InputError(f"config key remove_self_hits: got {setting!r}; use auto (the default), true or false")
     if dataset.ignore_identical_ids:
         return SelfHitRule(True, f"remove_self_hits=auto: on, {dataset.name} is a public BEIR dataset, "
                                  "evaluated with BEIR's ignore_identical_ids")
@@ -88,7 +90,12 @@ def self_hit_rule(setting: object, dataset: Dataset) -> SelfHitRule:
 
 
 def top_n(run: Run, n: int) -> Run:
-    """Each query's first `n` documents in bench's rank order (`ranked`: ties by id descending)."""
+    """Each query's first `n` documents in bench's rank order (`ranked`: ties by id descending).
+
+    A run with no query over `n` documents comes back as it is, unsorted: nothing would be cut, and every
+    reader ranks for itself (evaluation, `write_trec_run`, the reranker's `ordered_candidates`)."""
+    if all(len(docs) <= n for docs in run.values()):
+        return run
     return {q: top(docs, n) for q, docs in run.items()}
 
 
@@ -235,8 +242,7 @@ def executor_for(cfg: DictConfig) -> Iterator[Executor]:
 
 
 def _first_stage_run(first_stage: FirstStage, fs_name: str, dataset: Dataset, cfg: DictConfig, log: RunLog,
-                     self_hits: dict[str, int]) -> Run:
-    rule = self_hit_rule(cfg.get("remove_self_hits", "auto"), dataset)
+                     rule: SelfHitRule) -> Run:
     t0 = time.perf_counter()
     first_stage.index(dataset.corpus)
     t1 = time.perf_counter()
@@ -245,7 +251,7 @@ def _first_stage_run(first_stage: FirstStage, fs_name: str, dataset: Dataset, cf
     fs_run = top_n(first_stage.search(dataset.queries, top_k=depth), depth)
     cleaned, found = remove_self_hits(fs_run)
     if rule.remove:
-        fs_run, self_hits[fs_name] = cleaned, found
+        fs_run = cleaned
     log.timings[f"index:{fs_name}"] = t1 - t0
     log.timings[f"search:{fs_name}"] = time.perf_counter() - t1
     info = first_stage.info()
@@ -270,8 +276,9 @@ class Study:
     #: the rerankers that were built, and the configs of those built from one (cache identity, replicas)
     rerankers: dict[str, Reranker]
     nodes: dict[str, DictConfig]
+    #: whether self hits are removed (the config and the dataset decide, the same for every first stage)
+    self_hit_rule: SelfHitRule
     results: list[SystemResult] = field(default_factory=list)
-    self_hits: dict[str, int] = field(default_factory=dict)
     #: rerankers whose model turned out not to be had: not tried again after the next first stage
     unavailable: set[str] = field(default_factory=set)
 
@@ -287,7 +294,8 @@ def _run_study(cfg: DictConfig, out_dir: Path, executor: Executor, supplied: Sup
     log = RunLog()
     dataset = _load_dataset(cfg, supplied, log)
     nodes, rerankers = _build_rerankers(cfg, supplied, log)
-    study = Study(cfg, out_dir, executor, dataset, log, rerankers, nodes)
+    rule = self_hit_rule(cfg.get("remove_self_hits", "auto"), dataset)
+    study = Study(cfg, out_dir, executor, dataset, log, rerankers, nodes, rule)
     for fs_name, fs_item in _first_stages(cfg, supplied).items():
         _run_first_stage(study, fs_name, fs_item)
     return _finish_study(study, show=show)
@@ -326,7 +334,8 @@ def _first_stages(cfg: DictConfig, supplied: Supplied) -> dict[str, FirstStage |
 def _run_first_stage(study: Study, fs_name: str, fs_item: FirstStage | DictConfig) -> None:
     """One first stage evaluated alone, then followed by every reranker over its candidates."""
     first_stage: FirstStage = instantiate(fs_item) if isinstance(fs_item, DictConfig) else fs_item
-    fs_run = _first_stage_run(first_stage, fs_name, study.dataset, study.cfg, study.log, study.self_hits)
+    fs_run = _first_stage_run(first_stage, fs_name, study.dataset, study.cfg, study.log,
+                              study.self_hit_rule)
     study.results.append(_evaluate_system(study.dataset, fs_name, fs_run, study.cfg, study.out_dir, study.log))
     candidates = top_n(fs_run, study.depth)
     for rr_name, reranker in study.rerankers.items():
@@ -371,9 +380,16 @@ def _finish_study(study: Study, *, show: bool) -> pd.DataFrame:
                                "qrels": sum(len(v) for v in dataset.qrels.values())},
                     "load_report": dataset.report.as_dict()},
         "executor": study.executor.info(),
-        "self_hits_removed": study.self_hits,
+        "self_hits_removed": self_hits_removed(study.log.systems),
     }, notes=[*self_hit_notes(study.log.systems), *qrels_note(dataset.report.as_dict())])
     return metrics
+
+
+def self_hits_removed(systems: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """{first stage: self hits removed} for every first stage whose self hits were removed (0 when it had
+    none), read from the systems' `SelfHitRule.record`s: the manifest's `self_hits_removed`."""
+    return {fs_name: system["self_hits"]["found"] for fs_name, system in systems.items()
+            if (system.get("self_hits") or {}).get("removed")}
 
 
 def self_hit_notes(systems: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -411,21 +410,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write aggregate_metrics.csv and "
                         "aggregate_summary.md (default: the first directory)")
     args = parser.parse_args(argv)
-    # bad input: one line `bench aggregate: <message>`, exit 2 (errors raised as InputError: bench.cli's too)
-    try:
-        files = find_metrics(args.dirs)
-    except InputError as exc:
-        print(f"bench aggregate: {exc}", file=sys.stderr)
-        return 2
+    # bad input raises InputError: `bench aggregate: <message>` and exit status 2 (bench.cli's user_errors)
+    files = find_metrics(args.dirs)
     if not files:
-        print(f"bench aggregate: no metrics.csv under {', '.join(map(str, args.dirs))}: give the folder of a "
-              "sweep or of finished runs", file=sys.stderr)
-        return 2
-    try:
-        merged, columns = merge_runs([read_run(path) for path in files])
-    except InputError as exc:  # a damaged metrics.csv, or runs that are not one study
-        print(f"bench aggregate: {exc}", file=sys.stderr)
-        return 2
+        raise InputError(f"no metrics.csv under {', '.join(map(str, args.dirs))}: give the folder of a "
+                         "sweep or of finished runs")
+    merged, columns = merge_runs([read_run(path) for path in files])  # a damaged file, or not one study
     out = args.out or (args.dirs[0] if args.dirs[0].is_dir() else args.dirs[0].parent)
     out.mkdir(parents=True, exist_ok=True)
     written = merged.copy()

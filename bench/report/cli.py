@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench.errors import InputError
+from bench.console import user_errors
 from bench.report.build import ReportOptions, build_report, default_out
 
 DEFAULTS = ReportOptions()
@@ -44,18 +44,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        options = ReportOptions(baseline=args.baseline, resamples=args.resamples, seed=args.seed,
-                                tolerance=args.tolerance, alpha=args.alpha, test=args.test,
-                                plots=args.plots)
-    except ValueError as error:
-        print(f"bench report: error: {error}", file=sys.stderr)
-        return 2
-    try:
-        report = build_report(args.run_dirs, args.out or default_out(), options)
-    except InputError as error:
-        print(f"bench report: error: {error}", file=sys.stderr)
-        return 2
+    # bad input raises InputError: `bench report: <message>` and exit status 2 (`bench.console.user_errors`)
+    options = ReportOptions(baseline=args.baseline, resamples=args.resamples, seed=args.seed,
+                            tolerance=args.tolerance, alpha=args.alpha, test=args.test, plots=args.plots)
+    report = build_report(args.run_dirs, args.out or default_out(), options)
     print(f"bench report: wrote {report.markdown} and {report.html}: {len(report.tables)} tables, "
           f"{len(report.plots)} plots ({len(report.skipped_plots)} skipped for lack of data), "
           f"from {len(report.results.runs)} run(s)")
@@ -63,4 +55,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with user_errors("bench report"):
+        sys.exit(main())

@@ -13,8 +13,18 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from bench.cli import _dispatch
 from bench.errors import InputError
-from bench.evaluate.aggregate import StudyError, find_metrics, flatten, main, merge, merge_runs, read_run
+from bench.evaluate.aggregate import StudyError, find_metrics, flatten, merge, merge_runs, read_run
+
+
+def main(argv: list[str]) -> int:
+    """`bench aggregate *argv` as the command runs it: an input error ends in one line and exit status 2."""
+    try:
+        return _dispatch("aggregate", argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
 
 MEASURES = ("nDCG@10", "R@100")
 BM25 = {"_target_": "bench.first_stage.bm25.BM25", "name": "bm25", "k1": 0.9, "b": 0.4, "cache": True}

@@ -7,11 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.cli import _dispatch
 from bench.report import ReportOptions, build_report
-from bench.report.cli import main
 from bench.report.plots import PLOTS
 from bench.report.render import latex_escape
 from bench.report.style import SystemColors, color_key
+
+
+def main(argv: list[str]) -> int:
+    """`bench report *argv` as the command runs it: an input error ends in one line and exit status 2."""
+    try:
+        return _dispatch("report", argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
 
 TABLES = ["ndcg10", "significance", "recall_ceiling", "measures", "rag", "cost", "reproduction"]
 
